@@ -5,8 +5,8 @@
 //
 // A broken invariant prints "VIOLATION seed=N: <what>" and the end of the
 // trace; the exit code is then 1. `tandem-sim --seed N` reproduces a run.
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -116,8 +116,8 @@ int main(int argc, char** argv) {
     sim_seconds += static_cast<double>(r.sim_time) / 1e9;
     if (r.ok) {
       ++passed;
-      if (first == last) std::printf("seed=%llu ok: %s\n", static_cast<unsigned long long>(seed),
-                                     r.summary.c_str());
+      if (first == last)
+        std::printf("seed=%llu ok: %s\n", static_cast<unsigned long long>(seed), r.summary.c_str());
     } else {
       ++failed;
       std::printf("VIOLATION seed=%llu: %s\n", static_cast<unsigned long long>(seed),
@@ -128,19 +128,21 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long long>(seed), r.trace.c_str());
       }
       std::printf("reproduce: tandem-sim --scenario %s --seed %llu%s\n", scenario->name.c_str(),
-                  static_cast<unsigned long long>(seed), config.broken_flush ? " --broken-flush" : "");
+                  static_cast<unsigned long long>(seed),
+                  config.broken_flush ? " --broken-flush" : "");
     }
     std::fflush(stdout);
     if (seed == UINT64_MAX) break;
   }
-  double wall_ms = std::chrono::duration<double, std::milli>(
-                       std::chrono::steady_clock::now() - start).count();
+  double wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   uint64_t runs = passed + failed;
-  std::printf("tandem-sim scenario=%s seeds=%llu..%llu: %llu passed, %llu failed, %llu events, "
-              "%.1f s simulated, %.0f ms wall (%.1f ms/seed)\n",
-              scenario->name.c_str(), static_cast<unsigned long long>(first),
-              static_cast<unsigned long long>(last), static_cast<unsigned long long>(passed),
-              static_cast<unsigned long long>(failed), static_cast<unsigned long long>(events),
-              sim_seconds, wall_ms, runs ? wall_ms / runs : 0.0);
+  std::printf(
+      "tandem-sim scenario=%s seeds=%llu..%llu: %llu passed, %llu failed, %llu events, "
+      "%.1f s simulated, %.0f ms wall (%.1f ms/seed)\n",
+      scenario->name.c_str(), static_cast<unsigned long long>(first),
+      static_cast<unsigned long long>(last), static_cast<unsigned long long>(passed),
+      static_cast<unsigned long long>(failed), static_cast<unsigned long long>(events), sim_seconds,
+      wall_ms, runs ? wall_ms / runs : 0.0);
   return failed ? 1 : 0;
 }

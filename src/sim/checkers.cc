@@ -112,8 +112,8 @@ void Checkers::CheckConverged() {
       uint64_t block = first / kAppBlock;
       uint64_t differing = 0;
       for (uint64_t b = 0; (b + 1) * kAppBlock <= data.size(); ++b) {
-        if (std::memcmp(data.data() + b * kAppBlock, ref_data->data() + b * kAppBlock,
-                        kAppBlock) != 0) {
+        if (std::memcmp(data.data() + b * kAppBlock, ref_data->data() + b * kAppBlock, kAppBlock) !=
+            0) {
           ++differing;
         }
       }

@@ -18,8 +18,8 @@ Result<engine::Message> EngineWireModel::Transfer(engine::Message msg) const {
   Result<engine::Message> decoded = engine::Decode(frame);
   if (!decoded.ok()) {
     return MakeError(decoded.code(), std::string("decoding an encoded ") +
-                                         engine::MsgTypeName(engine::TypeOf(msg)) + " failed: " +
-                                         decoded.error().message);
+                                         engine::MsgTypeName(engine::TypeOf(msg)) +
+                                         " failed: " + decoded.error().message);
   }
   if (engine::TypeOf(*decoded) != engine::TypeOf(msg) || engine::Encode(*decoded) != frame) {
     return MakeError(Errc::kCorrupt, std::string("a decoded ") +

@@ -134,25 +134,25 @@ AppResult SimHarness::Read(NodeId n, uint64_t block, uint32_t blocks, VolumeNr v
   req.op = AppOp::kRead;
   req.offset = block * kAppBlock;
   req.length = blocks * kAppBlock;
-  return SubmitAndWait(n, std::move(req),
-                       [this, n, token = std::move(token)](const AppResult& r) {
-                         if (!r.ok()) return;
-                         std::string err = r.data ? history.CheckRead(token, *r.data)
-                                                  : "read ok without data";
-                         if (!err.empty()) {
-                           cluster.Fail("invariant 3: read on " + cluster.name(n) + ": " + err);
-                         }
-                       },
-                       60 * kSec);
+  return SubmitAndWait(
+      n, std::move(req),
+      [this, n, token = std::move(token)](const AppResult& r) {
+        if (!r.ok()) return;
+        std::string err = r.data ? history.CheckRead(token, *r.data) : "read ok without data";
+        if (!err.empty()) {
+          cluster.Fail("invariant 3: read on " + cluster.name(n) + ": " + err);
+        }
+      },
+      60 * kSec);
 }
 
 AppResult SimHarness::Flush(NodeId n) {
   uint64_t id = history.BeginFlush(n, sim.now());
   AppRequest req;
   req.op = AppOp::kFlush;
-  return SubmitAndWait(n, std::move(req),
-                       [this, id](const AppResult& r) { history.EndFlush(id, r.ok(), sim.now()); },
-                       60 * kSec);
+  return SubmitAndWait(
+      n, std::move(req),
+      [this, id](const AppResult& r) { history.EndFlush(id, r.ok(), sim.now()); }, 60 * kSec);
 }
 
 void SimHarness::Crash(NodeId n) {

@@ -12,10 +12,14 @@ namespace {
 
 const char* OutcomeName(WriteOutcome o) {
   switch (o) {
-    case WriteOutcome::kInFlight: return "in flight";
-    case WriteOutcome::kAcked: return "acked";
-    case WriteOutcome::kUnknown: return "failed/lost";
-    case WriteOutcome::kRejected: return "rejected";
+    case WriteOutcome::kInFlight:
+      return "in flight";
+    case WriteOutcome::kAcked:
+      return "acked";
+    case WriteOutcome::kUnknown:
+      return "failed/lost";
+    case WriteOutcome::kRejected:
+      return "rejected";
   }
   return "?";
 }
@@ -97,9 +101,14 @@ void History::EndWrite(uint64_t seq, WriteOutcome outcome, Time now) {
         volatile_acked_[r.node.value()].push_back(seq);
       }
       break;
-    case WriteOutcome::kRejected: ++stats_.rejected; break;
-    case WriteOutcome::kUnknown: ++stats_.unknown; break;
-    case WriteOutcome::kInFlight: break;
+    case WriteOutcome::kRejected:
+      ++stats_.rejected;
+      break;
+    case WriteOutcome::kUnknown:
+      ++stats_.unknown;
+      break;
+    case WriteOutcome::kInFlight:
+      break;
   }
 }
 
@@ -169,8 +178,10 @@ std::string History::DescribeWrite(uint64_t seq) const {
 std::string History::DescribeBlock(ByteSpan content) const {
   Stamp st;
   switch (ParseBlock(content, &st)) {
-    case BlockKind::kZero: return "zeroes";
-    case BlockKind::kGarbage: return "garbage (torn or corrupt)";
+    case BlockKind::kZero:
+      return "zeroes";
+    case BlockKind::kGarbage:
+      return "garbage (torn or corrupt)";
     case BlockKind::kStamped:
       return "block " + std::to_string(st.block) + " of " + DescribeWrite(st.seq);
   }

@@ -130,10 +130,10 @@ class History {
   std::string NodeName(NodeId n) const;
 
   HistoryOptions options_;
-  std::vector<std::vector<Block>> blocks_;  // [vnr][block]
-  std::vector<WriteRecord> writes_;         // index seq - 1
+  std::vector<std::vector<Block>> blocks_;             // [vnr][block]
+  std::vector<WriteRecord> writes_;                    // index seq - 1
   std::vector<std::vector<uint64_t>> volatile_acked_;  // [node]: acked, not durable
-  std::vector<Flush> flushes_;              // index id - 1
+  std::vector<Flush> flushes_;                         // index id - 1
   std::optional<NodeId> last_ack_node_;
   Stats stats_;
 };

@@ -68,9 +68,7 @@ class HistoryTest : public ::testing::Test {
     uint64_t f = h_.BeginFlush(n, now_++);
     h_.EndFlush(f, true, now_++);
   }
-  Bytes Block(uint64_t block, uint64_t seq) {
-    return MakeStampedBlock(Stamp{0, 0, block, seq});
-  }
+  Bytes Block(uint64_t block, uint64_t seq) { return MakeStampedBlock(Stamp{0, 0, block, seq}); }
   std::string Check(uint64_t block, const Bytes& content) {
     return h_.CheckBlock(kV0, block, h_.floor(kV0, block), content);
   }
@@ -79,9 +77,7 @@ class HistoryTest : public ::testing::Test {
   Time now_ = 1;
 };
 
-TEST_F(HistoryTest, NeverWrittenBlockMayBeZero) {
-  EXPECT_EQ(Check(3, Bytes(kAppBlock, 0)), "");
-}
+TEST_F(HistoryTest, NeverWrittenBlockMayBeZero) { EXPECT_EQ(Check(3, Bytes(kAppBlock, 0)), ""); }
 
 TEST_F(HistoryTest, ReadMustShowTheLatestAcknowledgedWrite) {
   uint64_t w1 = Write(3, WriteOutcome::kAcked);

@@ -14,8 +14,8 @@ namespace {
 // Knobs that may take any value in their legal range without changing what
 // the invariants promise (STYLE.md §15).
 void RandomizeOptions(Simulation& sim, Options* o) {
-  o->max_epoch_size = static_cast<uint32_t>(sim.Chance(0.3) ? sim.Uniform(1, 16)
-                                                            : sim.Uniform(16, 2048));
+  o->max_epoch_size =
+      static_cast<uint32_t>(sim.Chance(0.3) ? sim.Uniform(1, 16) : sim.Uniform(16, 2048));
   o->ping_int = sim.UniformTime(1, 10) * kSec;
   o->ping_timeout = sim.UniformTime(1, 10) * 100 * kMs;
   o->timeout = sim.UniformTime(10, 60) * 100 * kMs;
@@ -78,8 +78,7 @@ void Common(Simulation& sim, RandomSetup* s) {
   RandomizeOptions(sim, &s->cluster.options);
 }
 
-RunResult RandomOf(const RunConfig& config, void (*shape)(Simulation&, RandomSetup*),
-                   bool faults) {
+RunResult RandomOf(const RunConfig& config, void (*shape)(Simulation&, RandomSetup*), bool faults) {
   return RunRandom(config, [shape, faults](Simulation& sim, RandomSetup* s) {
     shape(sim, s);
     Common(sim, s);
@@ -160,8 +159,8 @@ RunResult FlushDurability(const RunConfig& config) {
 
 std::vector<Scenario> MakeScenarios() {
   std::vector<Scenario> s;
-  s.push_back({"random", "a configuration drawn from the seed, random workload and faults",
-               AnyRandom});
+  s.push_back(
+      {"random", "a configuration drawn from the seed, random workload and faults", AnyRandom});
   s.push_back({"random-3n", "3 diskful nodes, quorum majority, random faults",
                [](const RunConfig& c) { return RandomOf(c, ThreeNodes, true); }});
   s.push_back({"random-tiebreaker", "2 diskful + 1 diskless tiebreaker, quorum majority",
@@ -196,13 +195,11 @@ RunResult RunRandom(const RunConfig& config,
   w.RunAll();
   const WorkloadStats& ws = w.stats();
   const History::Stats& hs = h.history.stats();
-  std::string summary = Describe(setup.cluster) + " ops=" + std::to_string(ws.ops) +
-                        " writes=" + std::to_string(hs.writes) +
-                        " acked=" + std::to_string(hs.acked) +
-                        " durable=" + std::to_string(hs.durable) +
-                        " reads=" + std::to_string(hs.reads_checked) +
-                        " faults=" + std::to_string(ws.faults) +
-                        " failovers=" + std::to_string(ws.failovers);
+  std::string summary =
+      Describe(setup.cluster) + " ops=" + std::to_string(ws.ops) +
+      " writes=" + std::to_string(hs.writes) + " acked=" + std::to_string(hs.acked) +
+      " durable=" + std::to_string(hs.durable) + " reads=" + std::to_string(hs.reads_checked) +
+      " faults=" + std::to_string(ws.faults) + " failovers=" + std::to_string(ws.failovers);
   return h.Result(summary);
 }
 

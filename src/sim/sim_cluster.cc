@@ -16,9 +16,9 @@ using engine::SsCode;
 
 std::string NodeNameFor(int id) {
   static const char* const kNames[] = {
-      "alpha", "bravo",  "charlie", "delta",   "echo",    "foxtrot", "golf",   "hotel", "india",
-      "juliett", "kilo", "lima",    "mike",    "november", "oscar",  "papa",   "quebec", "romeo",
-      "sierra", "tango", "uniform", "victor",  "whiskey", "xray",    "yankee", "zulu"};
+      "alpha",   "bravo", "charlie", "delta",  "echo",     "foxtrot", "golf",   "hotel",  "india",
+      "juliett", "kilo",  "lima",    "mike",   "november", "oscar",   "papa",   "quebec", "romeo",
+      "sierra",  "tango", "uniform", "victor", "whiskey",  "xray",    "yankee", "zulu"};
   if (id >= 0 && id < static_cast<int>(std::size(kNames))) return kNames[id];
   return "node" + std::to_string(id);
 }
@@ -77,10 +77,11 @@ void SimCluster::CreateNode(int id) {
   c.name = options_.resource;
   c.self = node.id;
   for (int i = 0; i < options_.nodes; ++i) {
-    c.nodes.push_back(engine::NodeConfig{NodeId(static_cast<uint8_t>(i)), NodeNameFor(i),
-                                         is_diskless(i)});
+    c.nodes.push_back(
+        engine::NodeConfig{NodeId(static_cast<uint8_t>(i)), NodeNameFor(i), is_diskless(i)});
   }
-  for (int v = 0; v < options_.volumes; ++v) c.volumes.push_back(VolumeNr(static_cast<uint16_t>(v)));
+  for (int v = 0; v < options_.volumes; ++v)
+    c.volumes.push_back(VolumeNr(static_cast<uint16_t>(v)));
   c.options = options_.options;
   c.TEST_broken_flush = options_.broken_flush;
   if (options_.adjust) options_.adjust(&c);
@@ -312,12 +313,13 @@ void SimCluster::StartAttach(NodeId n, VolumeNr vnr, AdminCallback done) {
     return;
   }
   uint64_t bytes = options_.volume_bytes;
-  Admin(n, "attach v" + std::to_string(vnr.value()),
-        [d, vnr, bytes](Resource& r, uint64_t c) {
-          Bytes md = d->Contents(engine::DiskArea::kMeta);  // as read from the disk now
-          r.Attach(c, vnr, md, bytes, /*internal_md=*/false);
-        },
-        std::move(done));
+  Admin(
+      n, "attach v" + std::to_string(vnr.value()),
+      [d, vnr, bytes](Resource& r, uint64_t c) {
+        Bytes md = d->Contents(engine::DiskArea::kMeta);  // as read from the disk now
+        r.Attach(c, vnr, md, bytes, /*internal_md=*/false);
+      },
+      std::move(done));
 }
 
 AdminDone SimCluster::Attach(NodeId n, VolumeNr vnr) {
@@ -333,11 +335,9 @@ AdminDone SimCluster::Detach(NodeId n, VolumeNr vnr) {
 }
 
 AdminDone SimCluster::Connect(NodeId n, NodeId peer, bool discard_my_data) {
-  return AdminSync(n,
-                   "connect " + name(peer) + (discard_my_data ? " --discard-my-data" : ""),
-                   [peer, discard_my_data](Resource& r, uint64_t c) {
-                     r.Connect(c, peer, discard_my_data);
-                   });
+  return AdminSync(
+      n, "connect " + name(peer) + (discard_my_data ? " --discard-my-data" : ""),
+      [peer, discard_my_data](Resource& r, uint64_t c) { r.Connect(c, peer, discard_my_data); });
 }
 
 AdminDone SimCluster::ConnectAll(NodeId n) {
@@ -350,12 +350,10 @@ AdminDone SimCluster::Disconnect(NodeId n, NodeId peer) {
 }
 
 AdminDone SimCluster::NewCurrentUuid(NodeId n, VolumeNr vnr, bool clear_bitmap) {
-  return AdminSync(n,
-                   "new-current-uuid v" + std::to_string(vnr.value()) +
-                       (clear_bitmap ? " --clear-bitmap" : ""),
-                   [vnr, clear_bitmap](Resource& r, uint64_t c) {
-                     r.NewCurrentUuid(c, vnr, clear_bitmap);
-                   });
+  return AdminSync(
+      n,
+      "new-current-uuid v" + std::to_string(vnr.value()) + (clear_bitmap ? " --clear-bitmap" : ""),
+      [vnr, clear_bitmap](Resource& r, uint64_t c) { r.NewCurrentUuid(c, vnr, clear_bitmap); });
 }
 
 AdminDone SimCluster::OpenForWrite(NodeId n) {
@@ -372,7 +370,8 @@ void SimCluster::CloseWriter(NodeId n) {
 void SimCluster::StartUp(NodeId n, AdminCallback done) {
   Node& node = N(n);
   if (node.diskless) {
-    Admin(n, "connect-all", [](Resource& r, uint64_t c) { r.ConnectAll(c); }, std::move(done));
+    Admin(
+        n, "connect-all", [](Resource& r, uint64_t c) { r.ConnectAll(c); }, std::move(done));
     return;
   }
   struct State {
@@ -391,7 +390,8 @@ void SimCluster::StartUp(NodeId n, AdminCallback done) {
         if (state->done) state->done(*state->failure);
         return;
       }
-      Admin(n, "connect-all", [](Resource& r, uint64_t c) { r.ConnectAll(c); }, state->done);
+      Admin(
+          n, "connect-all", [](Resource& r, uint64_t c) { r.ConnectAll(c); }, state->done);
     });
   }
 }
@@ -588,8 +588,9 @@ bool SimCluster::Healthy(std::string* why) const {
     }
     for (const Node& other : nodes_) {
       if (other.id == node.id) continue;
-      auto c = std::find_if(st.connections.begin(), st.connections.end(),
-                            [&](const engine::ConnectionStatus& cs) { return cs.peer == other.id; });
+      auto c =
+          std::find_if(st.connections.begin(), st.connections.end(),
+                       [&](const engine::ConnectionStatus& cs) { return cs.peer == other.id; });
       if (c == st.connections.end()) return no(node.name + " has no connection to " + other.name);
       if (c->conn != engine::ConnState::kConnected) {
         return no(node.name + " is " + engine::ConnStateName(c->conn) + " to " + other.name);

@@ -67,8 +67,7 @@ struct AppResult {
 };
 using AppCallback = std::function<void(const AppResult&)>;
 using AdminCallback = std::function<void(const engine::AdminDone&)>;
-using AppObserver =
-    std::function<void(NodeId, const engine::AppRequest&, const AppResult&)>;
+using AppObserver = std::function<void(NodeId, const engine::AppRequest&, const AppResult&)>;
 
 std::string NodeNameFor(int id);  // alpha, bravo, ... zulu, then "node26"
 
@@ -119,8 +118,7 @@ class SimCluster : private NetEndpoint {
   using AdminCall = std::function<void(engine::Resource&, uint64_t cookie)>;
   void Admin(NodeId n, std::string what, AdminCall call, AdminCallback done);
   // Runs the simulation until the command is done; kTimeout after `timeout`.
-  engine::AdminDone AdminSync(NodeId n, std::string what, AdminCall call,
-                              Time timeout = 60 * kSec);
+  engine::AdminDone AdminSync(NodeId n, std::string what, AdminCall call, Time timeout = 60 * kSec);
   engine::AdminDone Primary(NodeId n, bool force = false);
   engine::AdminDone Secondary(NodeId n, bool force = false);
   engine::AdminDone Attach(NodeId n, VolumeNr vnr);
@@ -135,7 +133,7 @@ class SimCluster : private NetEndpoint {
   void StartAttach(NodeId n, VolumeNr vnr, AdminCallback done);
 
   // --- network faults
-  void Partition(NodeId a, NodeId b, bool silent = false);          // both directions
+  void Partition(NodeId a, NodeId b, bool silent = false);  // both directions
   void PartitionOneWay(NodeId from, NodeId to, bool silent = false);
   void Heal(NodeId a, NodeId b);
   void Isolate(NodeId n, bool silent = false);
@@ -185,7 +183,7 @@ class SimCluster : private NetEndpoint {
     bool diskless = false;
     engine::ResourceConfig config;
     std::unique_ptr<SimEnv> env;
-    std::unique_ptr<engine::Resource> res;  // null while down
+    std::unique_ptr<engine::Resource> res;        // null while down
     std::vector<std::unique_ptr<SimDisk>> disks;  // [vnr]; empty when diskless
     uint64_t incarnation = 0;
     Simulation::EventId timer = 0;

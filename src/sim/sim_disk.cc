@@ -71,8 +71,8 @@ void SimDisk::CompleteOp(uint64_t op_id) {
   if (!op.fail) {
     switch (io.op) {
       case DiskOp::kRead:
-        result = MakeShared(Bytes(a.visible.begin() + io.offset,
-                                  a.visible.begin() + io.offset + io.length));
+        result = MakeShared(
+            Bytes(a.visible.begin() + io.offset, a.visible.begin() + io.offset + io.length));
         break;
       case DiskOp::kWrite:
         ApplyWrite(a, io.offset, *io.data, io.fua);
@@ -119,7 +119,8 @@ void SimDisk::ApplyWrite(Area& a, uint64_t offset, ByteSpan data, bool fua) {
 void SimDisk::ApplySectors(Bytes& image, uint64_t offset, ByteSpan data,
                            const std::vector<bool>& live) {
   for (size_t i = 0; i < live.size(); ++i) {
-    if (live[i]) std::memcpy(image.data() + offset + i * kSector, data.data() + i * kSector, kSector);
+    if (live[i])
+      std::memcpy(image.data() + offset + i * kSector, data.data() + i * kSector, kSector);
   }
 }
 

@@ -38,7 +38,7 @@ using engine::DiskArea;
 using engine::DiskOp;
 
 struct SimDiskOptions {
-  Time min_latency = 20 * kUs;   // per I/O, uniform in [min, max]
+  Time min_latency = 20 * kUs;  // per I/O, uniform in [min, max]
   Time max_latency = 400 * kUs;
   // Crash outcome weights for each non-durable write.
   uint32_t crash_keep_weight = 1;
@@ -103,7 +103,7 @@ class SimDisk {
     int fail_writes = 0;              // < 0: all
     int fail_reads = 0;
     bool frozen = false;
-    std::vector<uint64_t> held;       // ops whose completion waits for Unfreeze
+    std::vector<uint64_t> held;  // ops whose completion waits for Unfreeze
   };
   struct Op {
     engine::DiskIo io;

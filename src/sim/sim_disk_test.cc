@@ -28,10 +28,12 @@ class SimDiskTest : public ::testing::Test {
   // Submits and runs until the I/O completes; nullopt if it never does.
   std::optional<bool> Run(const DiskIo& io, SharedBytes* data = nullptr) {
     std::optional<bool> result;
-    EXPECT_EQ(disk_->Submit(io, [&](bool ok, SharedBytes d) {
-      result = ok;
-      if (data) *data = std::move(d);
-    }), "");
+    EXPECT_EQ(disk_->Submit(io,
+                            [&](bool ok, SharedBytes d) {
+                              result = ok;
+                              if (data) *data = std::move(d);
+                            }),
+              "");
     while (!result && sim_->Step()) {
     }
     return result;

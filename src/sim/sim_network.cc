@@ -34,15 +34,13 @@ const SimNetwork::Pair& SimNetwork::PairOf(NodeId a, NodeId b) const {
 
 bool SimNetwork::CanEstablish(NodeId a, NodeId b) const {
   int x = a.value(), y = b.value();
-  return alive_[x] && alive_[y] && want_[x][y] && want_[y][x] && link_[x][y].up &&
-         link_[y][x].up;
+  return alive_[x] && alive_[y] && want_[x][y] && want_[y][x] && link_[x][y].up && link_[y][x].up;
 }
 
 bool SimNetwork::CanStayUp(NodeId a, NodeId b) const {
   int x = a.value(), y = b.value();
   auto ok = [](const Link& l) { return l.up || l.silent; };
-  return alive_[x] && alive_[y] && want_[x][y] && want_[y][x] && ok(link_[x][y]) &&
-         ok(link_[y][x]);
+  return alive_[x] && alive_[y] && want_[x][y] && want_[y][x] && ok(link_[x][y]) && ok(link_[y][x]);
 }
 
 void SimNetwork::Evaluate(NodeId a, NodeId b) {
@@ -182,9 +180,8 @@ void SimNetwork::Send(NodeId from, NodeId to, engine::Message msg) {
   int stream = static_cast<int>(wire_->StreamOf(type));
   TANDEM_CHECK(stream == 0 || stream == 1);
   Time& last = p.last[EndOf(from, to)][stream];
-  Time at = std::max(sim_->now() + sim_->UniformTime(options_.min_delay, options_.max_delay) +
-                         extra,
-                     last);
+  Time at = std::max(
+      sim_->now() + sim_->UniformTime(options_.min_delay, options_.max_delay) + extra, last);
   last = at;
   uint64_t inst = p.instance;
   sim_->At(at, [this, from, to, inst, m = std::move(carried).value()]() mutable {

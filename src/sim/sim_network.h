@@ -79,7 +79,7 @@ enum class MsgFault : uint8_t { kNone, kDrop, kDelay };
 struct NetworkStats {
   uint64_t sent = 0;
   uint64_t delivered = 0;
-  uint64_t lost = 0;         // sent on a broken or not yet established connection
+  uint64_t lost = 0;  // sent on a broken or not yet established connection
   uint64_t fault_dropped = 0;
   uint64_t connections = 0;  // established
   uint64_t breaks = 0;
@@ -113,8 +113,7 @@ class SimNetwork {
   // --- faults
   void SetLink(NodeId from, NodeId to, bool up, bool silent = false);
   bool link_up(NodeId from, NodeId to) const { return link_[from.value()][to.value()].up; }
-  void SetMsgFault(NodeId from, NodeId to, engine::MsgType type, MsgFault fault,
-                   Time delay = 0);
+  void SetMsgFault(NodeId from, NodeId to, engine::MsgType type, MsgFault fault, Time delay = 0);
   // Every link up, no message faults.
   void HealAll();
   bool has_faults() const;
@@ -140,7 +139,7 @@ class SimNetwork {
   struct Pair {
     PairState state = PairState::kIdle;
     uint64_t instance = 0;
-    std::array<bool, 2> told_up{};   // [end]: end got OnTransportUp for this instance
+    std::array<bool, 2> told_up{};  // [end]: end got OnTransportUp for this instance
     int downs_pending = 0;
     std::array<std::array<Time, 2>, 2> last{};  // [from end][stream]: last delivery time
     std::array<std::deque<HeldMsg>, 2> held;    // [from end]: waiting for a silent link
@@ -176,9 +175,9 @@ class SimNetwork {
   std::function<void(const std::string&)> on_error_;
   std::vector<bool> alive_;
   std::vector<uint64_t> incarnation_;
-  std::vector<std::vector<bool>> want_;   // [self][peer]
-  std::vector<std::vector<Link>> link_;   // [from][to]
-  std::vector<Pair> pairs_;               // index a * n + b with a < b
+  std::vector<std::vector<bool>> want_;                         // [self][peer]
+  std::vector<std::vector<Link>> link_;                         // [from][to]
+  std::vector<Pair> pairs_;                                     // index a * n + b with a < b
   std::map<std::tuple<int, int, uint16_t>, FaultSpec> faults_;  // (from, to, type)
   NetworkStats stats_;
 };

@@ -253,8 +253,8 @@ TEST_F(SimNetworkTest, SilentCutHoldsMessagesUntilHealed) {
   net_->SetLink(kA, kB, true);
   net_->Send(kA, kB, DataMsg(5));
   RunFor(kSec);
-  EXPECT_EQ(rec_.For(kB, "data"), (std::vector<std::string>{"data 0", "data 1", "data 2",
-                                                             "data 3", "data 4", "data 5"}));
+  EXPECT_EQ(rec_.For(kB, "data"),
+            (std::vector<std::string>{"data 0", "data 1", "data 2", "data 3", "data 4", "data 5"}));
 }
 
 TEST_F(SimNetworkTest, SilentCutMessagesAreLostWhenTheConnectionIsDropped) {

@@ -22,9 +22,9 @@
 
 namespace tandem::sim {
 
-using engine::Time;
 using engine::kMs;
 using engine::kSec;
+using engine::Time;
 inline constexpr Time kUs = 1'000;
 
 class Simulation {

@@ -17,8 +17,8 @@ uint64_t SplitMix(uint64_t x) {
 }
 
 uint64_t BlockChecksum(const uint8_t* block) {
-  return Checksum64(ByteSpan(block, 24), Checksum64(ByteSpan(block + kStampHeaderBytes,
-                                                             kAppBlock - kStampHeaderBytes)));
+  return Checksum64(ByteSpan(block, 24),
+                    Checksum64(ByteSpan(block + kStampHeaderBytes, kAppBlock - kStampHeaderBytes)));
 }
 
 }  // namespace

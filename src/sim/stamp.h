@@ -18,7 +18,7 @@ namespace tandem::sim {
 
 inline constexpr uint32_t kStampMagic = 0x504d5453;  // "STMP"
 inline constexpr size_t kStampHeaderBytes = 32;
-inline constexpr uint32_t kAppBlock = kBlockSize;    // 4 KiB
+inline constexpr uint32_t kAppBlock = kBlockSize;  // 4 KiB
 
 struct Stamp {
   uint8_t writer = 0;

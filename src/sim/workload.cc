@@ -22,12 +22,12 @@ namespace {
 std::string Ms(Time t) { return std::to_string(t / kMs) + "ms"; }
 
 constexpr MsgType kFaultableTypes[] = {
-    MsgType::kParams,       MsgType::kSizes,        MsgType::kUuids,         MsgType::kState,
-    MsgType::kTwopcPrepare, MsgType::kTwopcReply,   MsgType::kTwopcCommit,   MsgType::kTwopcAbort,
-    MsgType::kData,         MsgType::kBarrier,      MsgType::kBarrierAck,    MsgType::kWriteAck,
-    MsgType::kOutOfSync,    MsgType::kReadRequest,  MsgType::kReadReply,     MsgType::kBitmap,
-    MsgType::kResyncRequest, MsgType::kResyncReply, MsgType::kResyncAck,     MsgType::kCurrentUuid,
-    MsgType::kPing,         MsgType::kPingAck};
+    MsgType::kParams,        MsgType::kSizes,       MsgType::kUuids,       MsgType::kState,
+    MsgType::kTwopcPrepare,  MsgType::kTwopcReply,  MsgType::kTwopcCommit, MsgType::kTwopcAbort,
+    MsgType::kData,          MsgType::kBarrier,     MsgType::kBarrierAck,  MsgType::kWriteAck,
+    MsgType::kOutOfSync,     MsgType::kReadRequest, MsgType::kReadReply,   MsgType::kBitmap,
+    MsgType::kResyncRequest, MsgType::kResyncReply, MsgType::kResyncAck,   MsgType::kCurrentUuid,
+    MsgType::kPing,          MsgType::kPingAck};
 
 }  // namespace
 
@@ -165,12 +165,13 @@ void Workload::CheckSession() {
       ++session_gen_;
       return;
     }
-    cluster_->Admin(n, "secondary", [](Resource& r, uint64_t c) { r.Secondary(c, false); },
-                    [this, gen](const AdminDone&) {
-                      if (gen != session_gen_) return;
-                      session_ = Session::kNone;
-                      ++session_gen_;
-                    });
+    cluster_->Admin(
+        n, "secondary", [](Resource& r, uint64_t c) { r.Secondary(c, false); },
+        [this, gen](const AdminDone&) {
+          if (gen != session_gen_) return;
+          session_ = Session::kNone;
+          ++session_gen_;
+        });
   }
 }
 
@@ -195,9 +196,11 @@ void Workload::StartSession() {
     }
   };
   if (auto_mode_) {
-    cluster_->Admin(n, "open-for-write", [](Resource& r, uint64_t c) { r.OpenForWrite(c); }, done);
+    cluster_->Admin(
+        n, "open-for-write", [](Resource& r, uint64_t c) { r.OpenForWrite(c); }, done);
   } else {
-    cluster_->Admin(n, "primary", [](Resource& r, uint64_t c) { r.Primary(c, false); }, done);
+    cluster_->Admin(
+        n, "primary", [](Resource& r, uint64_t c) { r.Primary(c, false); }, done);
   }
 }
 
@@ -216,8 +219,9 @@ void Workload::DemoteStray() {
       cluster_->CloseWriter(n);
     } else {
       bool force = sim().Chance(0.5);
-      cluster_->Admin(n, force ? "secondary --force" : "secondary",
-                      [force](Resource& r, uint64_t c) { r.Secondary(c, force); }, nullptr);
+      cluster_->Admin(
+          n, force ? "secondary --force" : "secondary",
+          [force](Resource& r, uint64_t c) { r.Secondary(c, force); }, nullptr);
     }
     return;
   }
@@ -344,9 +348,8 @@ void Workload::Flush(NodeId n) {
   AppRequest req;
   req.op = AppOp::kFlush;
   ++stats_.flushes;
-  cluster_->Submit(n, req, [this, id](const AppResult& r) {
-    history_->EndFlush(id, r.ok(), sim().now());
-  });
+  cluster_->Submit(n, req,
+                   [this, id](const AppResult& r) { history_->EndFlush(id, r.ok(), sim().now()); });
 }
 
 // --- faults ------------------------------------------------------------------
@@ -480,8 +483,8 @@ void Workload::InjectFault() {
         d->FailReads(area, count);
       }
       std::string what = std::string(writes ? "write" : "read") + " errors (" +
-                         (count < 0 ? "all" : std::to_string(count)) + ") on " +
-                         cluster_->name(n) + " v" + std::to_string(vnr.value()) +
+                         (count < 0 ? "all" : std::to_string(count)) + ") on " + cluster_->name(n) +
+                         " v" + std::to_string(vnr.value()) +
                          (area == DiskArea::kData ? " data" : " meta");
       AddFault(what, duration, [this, n, d, area, writes] {
         if (writes) {
@@ -509,8 +512,7 @@ void Workload::InjectFault() {
       MsgType type = kFaultableTypes[sim().Pick(std::size(kFaultableTypes))];
       bool drop = sim().Chance(0.6);
       Time delay = drop ? 0 : sim().UniformTime(1 * kMs, 1 * kSec);
-      cluster_->network().SetMsgFault(a, b, type, drop ? MsgFault::kDrop : MsgFault::kDelay,
-                                      delay);
+      cluster_->network().SetMsgFault(a, b, type, drop ? MsgFault::kDrop : MsgFault::kDelay, delay);
       AddFault(std::string(drop ? "drop " : "delay ") + engine::MsgTypeName(type) + " " +
                    cluster_->name(a) + " -> " + cluster_->name(b),
                duration, [this, a, b, type] {
@@ -611,8 +613,8 @@ bool Workload::Heal() {
   if (!cluster_->Healthy(&why)) {
     std::string lines;
     for (NodeId n : cluster_->all()) lines += " | " + cluster_->StatusLine(n);
-    cluster_->Fail("heal: the cluster did not converge within " + Ms(options_.heal_timeout) +
-                   ": " + why + lines);
+    cluster_->Fail("heal: the cluster did not converge within " + Ms(options_.heal_timeout) + ": " +
+                   why + lines);
     return false;
   }
   return true;

@@ -116,11 +116,11 @@ class Workload {
   WorkloadOptions options_;
   WorkloadStats stats_;
   Session session_ = Session::kNone;
-  NodeId writer_{};     // the session's node
+  NodeId writer_{};  // the session's node
   bool auto_mode_ = false;
-  uint64_t session_gen_ = 0;     // callbacks of an older session are ignored
+  uint64_t session_gen_ = 0;  // callbacks of an older session are ignored
   bool demote_issued_ = false;
-  std::vector<bool> opened_;      // per node: opened for write (auto-promote), not yet closed
+  std::vector<bool> opened_;  // per node: opened for write (auto-promote), not yet closed
   std::map<uint64_t, ActiveFault> faults_;
   uint64_t next_fault_ = 1;
   std::vector<bool> repair_busy_;  // per node: a repair admin command is in flight
