@@ -294,7 +294,14 @@ struct ResyncRequest {
   uint32_t length = 0;
   uint8_t kind = 1;     // ResyncKind
   uint64_t digest = 0;  // kChecksum: the target's digest of the block
-  template <class V> void Fields(V& v) { v(vnr), v(offset), v(length), v(kind), v(digest); }
+  // The source answers only after it has received the writes of Primary
+  // `dagtag_node` up to `dagtag` (0xff: no Primary), so resync data is never
+  // older than application data the target already has (drbd-semantics.md §8.3).
+  uint8_t dagtag_node = 0xff;
+  uint64_t dagtag = 0;
+  template <class V> void Fields(V& v) {
+    v(vnr), v(offset), v(length), v(kind), v(digest), v(dagtag_node), v(dagtag);
+  }
 };
 
 enum class ResyncResult : uint8_t { kData = 1, kInSync = 2, kError = 3 };
