@@ -109,11 +109,9 @@ void ResourceImpl::StartHandshake(int p) {
     Send(p, s);
     SendUuids(p, static_cast<int>(vol));
   }
-  // The State goes out with the next BroadcastState; make sure there is one.
-  peers_[p].got_params = false;
   State st;
   st.role = static_cast<uint8_t>(role_);
-  st.flags = have_quorum_ ? kStateQuorum : 0;
+  st.flags = have_quorum_ ? static_cast<uint32_t>(kStateQuorum) : 0u;
   for (const NodeConfig& n : cfg_.nodes)
     if (n.id.value() == self_ && n.diskless) st.flags |= kStateDiskless;
   for (const Volume& v : volumes_) st.disks.push_back(static_cast<uint8_t>(v.disk));
@@ -315,7 +313,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   }
   if (v.sb.current_uuid != self.current) {
     EmitEvent("generation changed during the handshake: retrying");
-    DropConnection(p, ConnState::kNetworkFailure);
+    DropConn(p, ConnState::kNetworkFailure);
     return;
   }
   HandshakePolicy pol;
@@ -394,11 +392,11 @@ void ResourceImpl::DecideVolume(int p, int vol) {
       GoStandAlone(p);
       break;
     case HandshakeOutcome::kRetryConnect:
-      DropConnection(p, ConnState::kNetworkFailure);
+      DropConn(p, ConnState::kNetworkFailure);
       break;
     case HandshakeOutcome::kRrConflict:
       if (opts_.rr_conflict == RrConflict::kRetryConnect) {
-        DropConnection(p, ConnState::kNetworkFailure);
+        DropConn(p, ConnState::kNetworkFailure);
       } else {
         GoStandAlone(p);
       }
@@ -465,7 +463,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   dirty_ = true;
 }
 
-void ResourceImpl::DropConnection(int p, ConnState why) {
+void ResourceImpl::DropConn(int p, ConnState why) {
   Emit(tandem::engine::DropConnection{NodeId(static_cast<uint8_t>(p))});
   LostConnection(p, why);
 }
@@ -474,7 +472,7 @@ void ResourceImpl::GoStandAlone(int p) {
   Peer& pr = peers_[p];
   pr.want = false;
   Emit(WantConnection{pr.id, false});
-  if (pr.transport_up) DropConnection(p, ConnState::kDisconnecting);
+  if (pr.transport_up) DropConn(p, ConnState::kDisconnecting);
   SetConn(p, ConnState::kStandAlone);
 }
 

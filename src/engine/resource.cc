@@ -120,7 +120,8 @@ bool ResourceImpl::HasUpToDateData(int vol) const {
 void ResourceImpl::BroadcastState() {
   State st;
   st.role = static_cast<uint8_t>(role_);
-  st.flags = (have_quorum_ ? kStateQuorum : 0) | (suspended_quorum_ ? kStateSuspended : 0);
+  st.flags = (have_quorum_ ? static_cast<uint32_t>(kStateQuorum) : 0u) |
+             (suspended_quorum_ ? static_cast<uint32_t>(kStateSuspended) : 0u);
   bool self_diskless = false;
   for (const NodeConfig& n : cfg_.nodes)
     if (n.id.value() == self_) self_diskless = n.diskless;
@@ -129,7 +130,7 @@ void ResourceImpl::BroadcastState() {
   st.connected_mask = ConnectedMask();
   st.primary_mask = PrimaryMask();
   for (int p = 0; p < kMaxNodes; ++p)
-    if (peers_[p].exists && peers_[p].transport_up && peers_[p].got_params) Send(p, st);
+    if (peers_[p].exists && peers_[p].transport_up) Send(p, st);
 }
 
 // ---------------------------------------------------------------------------

@@ -83,7 +83,7 @@ void ResourceImpl::StartRequest(AppReq& r) {
   }
   if (!HasUpToDateData(r.vol)) return CompleteReq(r.seq, IoStatus::kIoError);
   Volume& v = volumes_[r.vol];
-  if (v.new_uuid_pending && !v.uuid_persisting) NewCurrentUuidNow(r.vol);
+  if (v.new_uuid_pending && !v.uuid_persisting) MaybeNewUuidForWrite(r.vol);
   if (v.uuid_persisting) {
     v.held_writes.push_back(r.seq);
     return;
@@ -171,7 +171,7 @@ void ResourceImpl::IssueWrite(AppReq& r) {
   ++cur_epoch_writes_;
   dagtag_ += r.req.length / kSectorSize;
   v.app_sectors_since_check += r.req.length / kSectorSize;
-  uint32_t flags = r.req.fua ? kDpFua : 0;
+  uint32_t flags = r.req.fua ? static_cast<uint32_t>(kDpFua) : 0u;
   DiskOp op = DiskOp::kWrite;
   if (r.req.op == AppOp::kTrim) {
     flags |= kDpTrim;
@@ -183,6 +183,7 @@ void ResourceImpl::IssueWrite(AppReq& r) {
   const uint64_t seq = r.seq;
   if (v.attached && v.disk >= DiskState::kInconsistent) {
     r.local_pending = true;
+    BusyAdd(r.vol, r.req.offset, r.req.length);
     DiskIo io;
     io.vnr = v.vnr;
     io.area = DiskArea::kData;
@@ -197,6 +198,7 @@ void ResourceImpl::IssueWrite(AppReq& r) {
       AppReq& rr = it->second;
       rr.local_pending = false;
       rr.local_ok = ok;
+      BusyRelease(rr.vol, rr.req.offset, rr.req.length);
       if (rr.al_held) {
         rr.al_held = false;
         AlEnd(rr.vol, rr.req.offset, rr.req.length);
@@ -447,6 +449,7 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
   int vol = VolIndex(VolumeNr(d.vnr));
   pr.last_dagtag = std::max(pr.last_dagtag, d.dagtag);
   pr.rx_epoch_size[d.epoch]++;
+  RetryWaitingResyncRequests();
   auto neg = [&] {
     if (d.flags & kDpWantAck) {
       WriteAck a;
@@ -466,7 +469,7 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
   // The connection drops and the next handshake resyncs (§1.5).
   if (role_ == Role::kPrimary && OverlapsLocalWrite(vol, d.offset, d.length)) {
     EmitEvent("concurrent writes detected: dropping connection to " + pr.name);
-    return DropConnection(peer, ConnState::kProtocolError);
+    return DropConn(peer, ConnState::kProtocolError);
   }
   // A resync request in flight for these blocks is now stale (§8.3).
   for (int q = 0; q < kMaxNodes; ++q) {
@@ -485,11 +488,25 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
   }
   pr.rx_epoch_active[d.epoch]++;
   uint32_t gen = pr.conn_gen;
+  // Resync data or an earlier write to these blocks is still on its way to
+  // the disk: keep the order (§8.3).
+  const uint64_t off = d.offset;
+  const uint32_t len = d.length;
+  WhenNotBusy(vol, off, len, [this, peer, vol, gen, d = std::move(d)]() mutable {
+    BusyAdd(vol, d.offset, d.length);
+    SubmitPeerWrite(peer, vol, gen, std::move(d));
+  });
+}
+
+void ResourceImpl::SubmitPeerWrite(int peer, int vol, uint32_t gen, Data d) {
+  const uint64_t off = d.offset;
+  const uint32_t len = d.length;
   auto submit = [this, peer, vol, gen, d = std::move(d)]() mutable {
     Volume& vv = volumes_[vol];
     if (!vv.attached || vv.disk < DiskState::kInconsistent) {
       AlEnd(vol, d.offset, d.length);
-      PeerWriteDone(peer, vol, d, false);
+      BusyRelease(vol, d.offset, d.length);
+      if (peers_[peer].conn_gen == gen) PeerWriteDone(peer, vol, d, false);
       return;
     }
     DiskIo io;
@@ -501,15 +518,16 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
     io.data = d.payload;
     SubmitIo(std::move(io), [this, peer, vol, gen, d](bool ok, SharedBytes) {
       AlEnd(vol, d.offset, d.length);
+      BusyRelease(vol, d.offset, d.length);
       if (!ok) OnLocalDiskError(vol);
       if (peers_[peer].conn_gen != gen) return;
       PeerWriteDone(peer, vol, d, ok);
     });
   };
-  if (AlTryBeginHot(vol, d.offset, d.length)) {
+  if (AlTryBeginHot(vol, off, len)) {
     submit();
   } else {
-    AlBegin(vol, d.offset, d.length, std::move(submit));
+    AlBegin(vol, off, len, std::move(submit));
   }
 }
 

@@ -94,7 +94,13 @@ struct Volume {
   std::vector<std::function<void()>> al_waiters;  // run after the next transaction
   bool sb_writing = false;
   bool sb_dirty_again = false;
-  std::vector<std::function<void()>> sb_waiters;  // run when the superblock is durable
+  std::vector<std::function<void()>> sb_waiters;  // run when the write in flight is durable
+  std::vector<std::function<void()>> sb_next_waiters;  // need the next superblock write
+  // Blocks with a write in flight to the local disk (application, peer or
+  // resync), and work waiting for such blocks to settle (§8.3).
+  std::unordered_map<uint64_t, int> busy_blocks;
+  std::deque<std::function<bool()>> busy_waiters;
+  std::deque<std::pair<int, Data>> deferred_peer_writes;  // in arrival order
   uint64_t app_sectors_since_check = 0;  // for c-min-rate
 };
 
@@ -276,6 +282,9 @@ class ResourceImpl {
   void MarkInSync(int vol, int peer, uint64_t offset, uint64_t length);
   void OnPeerData(int peer, Data d);
   void ReceivePeerWrite(int peer, Data d);
+  void SubmitPeerWrite(int peer, int vol, uint32_t gen, Data d);
+  void RetryWaitingResyncRequests();
+  void ServeResyncRequest(int peer, const ResyncRequest& m);
   void PeerWriteDone(int peer, int vol, const Data& d, bool ok);
   void MaybeFinishBarrier(int peer);
   void OnBarrier(int peer, const Barrier& b);
@@ -300,7 +309,7 @@ class ResourceImpl {
   void OnState(int peer, const State& m);
   void MaybeFinishHandshake(int peer);
   void DecideVolume(int peer, int vol);
-  void DropConnection(int peer, ConnState why);
+  void DropConn(int peer, ConnState why);
   void GoStandAlone(int peer);
   void LostConnection(int peer, ConnState why);
   void StartTwopc(TwopcKind kind, uint8_t target, uint64_t param);
@@ -349,6 +358,12 @@ class ResourceImpl {
   void AlEnd(int vol, uint64_t offset, uint64_t length);
   void AlWriteNext(int vol);
   void AlInitRing(int vol, std::function<void()> then);
+  void WriteMd(int vol, uint64_t offset, Bytes data, std::function<void()> then);
+  bool BlocksBusy(int vol, uint64_t offset, uint64_t length) const;
+  void BusyAdd(int vol, uint64_t offset, uint64_t length);
+  void BusyRelease(int vol, uint64_t offset, uint64_t length);
+  void WhenNotBusy(int vol, uint64_t offset, uint64_t length, std::function<void()> go);
+  bool MaybeNewUuidForWrite(int vol);
   void NewCurrentUuidNow(int vol);
   void RotateCurrentIntoBitmaps(int vol);
   void AdoptPeerUuid(int vol, uint64_t uuid);
