@@ -626,6 +626,15 @@ void ResourceImpl::SetOptions(uint64_t cookie, const Options& options) {
   AfterInput();
 }
 
+void ResourceImpl::OnDiskComplete(uint64_t io_id, bool ok, SharedBytes data) {
+  auto it = io_done_.find(io_id);
+  if (it == io_done_.end()) return;
+  auto fn = std::move(it->second);
+  io_done_.erase(it);
+  fn(ok, std::move(data));
+  AfterInput();
+}
+
 // ---------------------------------------------------------------------------
 // status
 
