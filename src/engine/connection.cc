@@ -228,6 +228,18 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
           SetPeerDisk(q, vol, DiskState::kUpToDate);
       return;
     }
+    if ((m.flags & kUuidFlagResync) &&
+        (d.repl == ReplState::kSyncSource || d.repl == ReplState::kPausedSyncS)) {
+      // The target finished and adopted our generation (§5.3).
+      SetRepl(p, vol, ReplState::kEstablished);
+      if (v.attached && v.sb.peers[p].bitmap_uuid != 0) {
+        PushHistory(vol, v.sb.peers[p].bitmap_uuid);
+        v.sb.peers[p].bitmap_uuid = 0;
+        WriteSuperblock(vol, nullptr);
+      }
+      EmitEvent(Fmt("resync-finished name:%s peer-node-id:%d volume:%u role:SyncSource",
+                    cfg_.name.c_str(), p, v.vnr.value()));
+    }
     if ((m.flags & kUuidFlagNewDatagen) && v.attached && d.repl == ReplState::kEstablished &&
         v.disk == DiskState::kUpToDate && u.disk == DiskState::kUpToDate)
       AdoptPeerUuid(vol, m.current);
@@ -282,10 +294,11 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
     d.peer_uuids.primary = pr.role == Role::kPrimary;
     d.peer_uuids.has_quorum = (pr.state_flags & kStateQuorum) != 0;
     DecideVolume(p, static_cast<int>(vol));
-    if (pr.conn != ConnState::kConnected) return;  // dropped by the decision
+    if (pr.conn != ConnState::kConnected) break;  // dropped by the decision
   }
   pr.discard_my_data = false;
   pr.reconnect = false;
+  pr.lost_as_primary = false;
   if (handshaking_ == 0 && !frozen_.empty()) {
     auto held = std::move(frozen_);
     frozen_.clear();
@@ -373,7 +386,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
         }
       }
       d.rs_full = full;
-      if (role_ == Role::kPrimary) {
+      if (role_ == Role::kPrimary && !opts_.allow_two_primaries) {
         // Only --discard-my-data or a force could get here; a Primary never
         // silently becomes SyncTarget.
         GoStandAlone(p);
@@ -442,6 +455,8 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
       TwopcMaybeReply();
     }
   }
+  // Two Primaries that lose each other do not start new generations (§1.5).
+  pr.lost_as_primary = role_ == Role::kPrimary && pr.role == Role::kPrimary;
   SetPeerRole(p, Role::kUnknown);
   if (pr.conn == ConnState::kConnected || pr.conn == ConnState::kConnecting) {
     SetConn(p, why);

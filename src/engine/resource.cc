@@ -204,7 +204,7 @@ void ResourceImpl::SetPeerDisk(int peer, int vol, DiskState s) {
                 DiskStateName(s)));
   // A Primary that loses access to a peer's data starts a new data generation
   // at its next write (drbd-semantics.md §5.2).
-  if (role_ == Role::kPrimary && old >= DiskState::kInconsistent &&
+  if (role_ == Role::kPrimary && !peers_[peer].lost_as_primary && old >= DiskState::kInconsistent &&
       old != DiskState::kDUnknown && (s == DiskState::kDUnknown || s < DiskState::kInconsistent ||
                                       s == DiskState::kOutdated))
     volumes_[vol].new_uuid_pending = true;

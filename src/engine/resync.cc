@@ -93,7 +93,7 @@ void ResourceImpl::OnBitmap(int p, const BitmapMsg& m) {
   PeerDevice& d = peers_[p].dev[vol];
   switch (m.phase) {
     case 0: {  // the source opens: I am the target
-      if (role_ == Role::kPrimary && v.disk == DiskState::kUpToDate) {
+      if (role_ == Role::kPrimary && !opts_.allow_two_primaries) {
         EmitEvent("refusing to become SyncTarget while Primary");
         DropConn(p, ConnState::kProtocolError);
         return;

@@ -153,6 +153,7 @@ struct Peer {
   bool handshake_done = false;
   bool discard_my_data = false;
   bool reconnect = false;     // was Connected and lost it without our restart
+  bool lost_as_primary = false;  // both were Primary when the connection was lost
   std::vector<PeerDevice> dev;  // by volume index
   // Transfer log (we are the writer): epochs sent and not yet barrier-acked.
   std::deque<TlEpoch> tl;
