@@ -143,7 +143,10 @@ struct State {
   uint32_t flags = 0;              // StateFlag
   std::vector<uint8_t> disks;      // DiskState per volume, in volume order
   uint64_t connected_mask = 0;     // peers this node is connected to
-  template <class V> void Fields(V& v) { v(role), v(flags), v(disks), v(connected_mask); }
+  uint64_t primary_mask = 0;       // Primaries among itself and its connected peers
+  template <class V> void Fields(V& v) {
+    v(role), v(flags), v(disks), v(connected_mask), v(primary_mask);
+  }
 };
 
 // --- cluster-wide two-phase commit ---------------------------------------
@@ -270,12 +273,16 @@ struct ReadReply {
 // --- resync and verify -------------------------------------------------------
 
 // The whole bitmap of the sender's slot for the receiver, compact-encoded.
+// phase: 0 = sent by the future SyncSource, opening the exchange; 1 = the
+// SyncTarget's merged answer; 2 = sent by a node that wants to become
+// SyncTarget (invalidate), asking the receiver to be the source.
 struct BitmapMsg {
   static constexpr MsgType kType = MsgType::kBitmap;
   uint16_t vnr = 0;
+  uint8_t phase = 0;
   uint64_t bits = 0;
   Bytes encoded;
-  template <class V> void Fields(V& v) { v(vnr), v(bits), v(encoded); }
+  template <class V> void Fields(V& v) { v(vnr), v(phase), v(bits), v(encoded); }
 };
 
 enum class ResyncKind : uint8_t { kData = 1, kChecksum = 2 };
@@ -287,7 +294,14 @@ struct ResyncRequest {
   uint32_t length = 0;
   uint8_t kind = 1;     // ResyncKind
   uint64_t digest = 0;  // kChecksum: the target's digest of the block
-  template <class V> void Fields(V& v) { v(vnr), v(offset), v(length), v(kind), v(digest); }
+  // The source answers only after it has received the writes of Primary
+  // `dagtag_node` up to `dagtag` (0xff: no Primary), so resync data is never
+  // older than application data the target already has (drbd-semantics.md §8.3).
+  uint8_t dagtag_node = 0xff;
+  uint64_t dagtag = 0;
+  template <class V> void Fields(V& v) {
+    v(vnr), v(offset), v(length), v(kind), v(digest), v(dagtag_node), v(dagtag);
+  }
 };
 
 enum class ResyncResult : uint8_t { kData = 1, kInSync = 2, kError = 3 };

@@ -32,6 +32,10 @@ class RateController {
   size_t head_ = 0;
   int64_t plan_total_ = 0;
   bool started_ = false;
+  // Fixed mode only: requests are whole 4 KiB blocks, so the part of the
+  // per-step budget that did not fill a block is carried over (in 0.1 sector
+  // units) to keep the long-run rate exact.
+  int64_t carry_tenths_ = 0;
 };
 
 }  // namespace tandem::engine

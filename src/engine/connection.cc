@@ -1,0 +1,1017 @@
+// Connections: the handshake and the per-volume sync decision, losing a
+// connection, the cluster-wide two-phase commit (promote, resize), roles and
+// auto-promote, quorum and the far-away-Primary rule (drbd-semantics.md §1,
+// §2, §5.4, §7).
+#include <algorithm>
+#include <cstdio>
+
+#include "common/check.h"
+#include "engine/internal/resource_impl.h"
+#include "engine/quorum.h"
+
+namespace tandem::engine {
+
+namespace {
+// Uuids flag: this Uuids message belongs to a handshake round and asks the
+// receiver to answer with its own (both then decide from the same pair).
+constexpr uint32_t kUuidFlagHandshake = 1u << 14;
+
+std::string Fmt(const char* fmt, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+}  // namespace
+
+// --- dispatch ----------------------------------------------------------------
+
+void ResourceImpl::OnMessage(NodeId from, Message msg) {
+  if (!ValidPeer(from)) return;
+  int p = from.value();
+  Peer& pr = peers_[p];
+  if (!pr.transport_up) return;
+  pr.last_rx = now_;
+  std::visit(
+      [&](auto&& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, Params>) OnParams(p, m);
+        else if constexpr (std::is_same_v<T, Sizes>) OnSizes(p, m);
+        else if constexpr (std::is_same_v<T, Uuids>) OnUuids(p, m);
+        else if constexpr (std::is_same_v<T, State>) OnState(p, m);
+        else if constexpr (std::is_same_v<T, TwopcPrepare>) OnTwopcPrepare(p, m);
+        else if constexpr (std::is_same_v<T, TwopcReply>) OnTwopcReply(p, m);
+        else if constexpr (std::is_same_v<T, TwopcCommit>) OnTwopcCommit(p, m);
+        else if constexpr (std::is_same_v<T, TwopcAbort>) OnTwopcAbort(p, m);
+        else if constexpr (std::is_same_v<T, Data>) OnPeerData(p, std::move(m));
+        else if constexpr (std::is_same_v<T, Barrier>) OnBarrier(p, m);
+        else if constexpr (std::is_same_v<T, BarrierAck>) OnBarrierAck(p, m);
+        else if constexpr (std::is_same_v<T, WriteAck>) OnWriteAck(p, m);
+        else if constexpr (std::is_same_v<T, OutOfSync>) {
+          int vol = VolIndex(VolumeNr(m.vnr));
+          if (vol >= 0) MarkOutOfSync(vol, p, m.offset, m.length);
+        } else if constexpr (std::is_same_v<T, ReadRequest>) OnReadRequest(p, m);
+        else if constexpr (std::is_same_v<T, ReadReply>) OnReadReply(p, m);
+        else if constexpr (std::is_same_v<T, BitmapMsg>) OnBitmap(p, m);
+        else if constexpr (std::is_same_v<T, ResyncRequest>) OnResyncRequest(p, m);
+        else if constexpr (std::is_same_v<T, ResyncReply>) OnResyncReply(p, m);
+        else if constexpr (std::is_same_v<T, ResyncAck>) OnResyncAck(p, m);
+        else if constexpr (std::is_same_v<T, VerifyRequest>) OnVerifyRequest(p, m);
+        else if constexpr (std::is_same_v<T, VerifyReply>) OnVerifyReply(p, m);
+        else if constexpr (std::is_same_v<T, VerifyResult>) OnVerifyResult(p, m);
+        else if constexpr (std::is_same_v<T, CurrentUuid>) {
+          int vol = VolIndex(VolumeNr(m.vnr));
+          if (vol >= 0 && volumes_[vol].attached) AdoptPeerUuid(vol, m.uuid);
+        } else if constexpr (std::is_same_v<T, Ping>) Send(p, PingAck{});
+        // Hello, AuthResponse and PingAck belong to the transport.
+      },
+      msg);
+  AfterInput();
+}
+
+// --- handshake -------------------------------------------------------------------
+
+void ResourceImpl::OnTransportUp(NodeId id) {
+  if (!ValidPeer(id)) return;
+  int p = id.value();
+  Peer& pr = peers_[p];
+  if (!pr.want || pr.transport_up) {
+    if (!pr.want) Emit(DropConnection{id});
+    return;
+  }
+  pr.transport_up = true;
+  pr.got_params = pr.got_state = pr.handshake_done = false;
+  pr.last_epoch_sent = pr.last_barrier_acked = 0;
+  pr.last_rx = now_;
+  for (PeerDevice& d : pr.dev) {
+    d.got_uuids = d.got_sizes = d.uuids_sent = false;
+  }
+  ++handshaking_;
+  SetConn(p, ConnState::kConnecting);
+  StartHandshake(p);
+  AfterInput();
+}
+
+void ResourceImpl::StartHandshake(int p) {
+  Params m;
+  m.protocol = static_cast<uint8_t>(opts_.protocol);
+  m.after_sb_0pri = static_cast<uint8_t>(opts_.after_sb_0pri);
+  m.after_sb_1pri = static_cast<uint8_t>(opts_.after_sb_1pri);
+  m.after_sb_2pri = static_cast<uint8_t>(opts_.after_sb_2pri);
+  m.allow_two_primaries = opts_.allow_two_primaries ? 1 : 0;
+  m.discard_my_data = peers_[p].discard_my_data ? 1 : 0;
+  Send(p, m);
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    const Volume& v = volumes_[vol];
+    Sizes s;
+    s.vnr = v.vnr.value();
+    s.max_bytes = v.attached ? v.usable_bytes : 0;
+    s.current_bytes = v.size_bytes;
+    Send(p, s);
+    SendUuids(p, static_cast<int>(vol));
+  }
+  State st;
+  st.role = static_cast<uint8_t>(role_);
+  st.flags = have_quorum_ ? static_cast<uint32_t>(kStateQuorum) : 0u;
+  for (const NodeConfig& n : cfg_.nodes)
+    if (n.id.value() == self_ && n.diskless) st.flags |= kStateDiskless;
+  for (const Volume& v : volumes_) st.disks.push_back(static_cast<uint8_t>(v.disk));
+  st.connected_mask = ConnectedMask();
+  st.primary_mask = PrimaryMask();
+  Send(p, st);
+}
+
+UuidSide ResourceImpl::MyUuidSide(int p, int vol) const {
+  const Volume& v = volumes_[vol];
+  const Peer& pr = peers_[p];
+  UuidSide u;
+  u.node_id = NodeId(static_cast<uint8_t>(self_));
+  u.current = v.attached ? v.sb.current_uuid : 0;
+  for (int i = 0; i < kMaxNodes; ++i) u.bitmap_uuids[i] = v.attached ? v.sb.peers[i].bitmap_uuid : 0;
+  for (uint64_t h : v.sb.history)
+    if (h) u.history.push_back(h);
+  if (pr.discard_my_data) u.flags |= kUuidFlagDiscardMyData;
+  if (v.attached && (v.sb.flags & kMdCrashedPrimary) && role_ != Role::kPrimary)
+    u.flags |= kUuidFlagCrashedPrimary;
+  if (pr.reconnect) u.flags |= kUuidFlagReconnect;
+  if (v.attached && (v.sb.flags & kMdPrimaryLostQuorum)) u.flags |= kUuidFlagPrimaryLostQuorum;
+  if (IsSyncTarget(vol)) u.flags |= kUuidFlagSyncTarget;
+  u.primary = role_ == Role::kPrimary;
+  u.disk = v.attached ? v.disk : DiskState::kDiskless;
+  int slot = SlotOf(v, p);
+  u.dirty_bits = (v.attached && slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size())
+                     ? v.bitmaps[slot].Count()
+                     : 0;
+  u.has_quorum = have_quorum_;
+  return u;
+}
+
+void ResourceImpl::SendUuids(int p, int vol) {
+  PeerDevice& d = peers_[p].dev[vol];
+  d.sent_uuids = MyUuidSide(p, vol);
+  d.uuids_sent = true;
+  Uuids m;
+  m.vnr = volumes_[vol].vnr.value();
+  m.current = d.sent_uuids.current;
+  m.bitmap_uuids.assign(d.sent_uuids.bitmap_uuids.begin(), d.sent_uuids.bitmap_uuids.end());
+  m.history = d.sent_uuids.history;
+  m.dirty_bits = d.sent_uuids.dirty_bits;
+  m.flags = d.sent_uuids.flags | kUuidFlagHandshake;
+  m.disk = static_cast<uint8_t>(d.sent_uuids.disk);
+  Send(p, m);
+}
+
+void ResourceImpl::OnParams(int p, const Params& m) {
+  std::string bad;
+  if (m.protocol != static_cast<uint8_t>(opts_.protocol)) bad = "protocol";
+  else if (m.after_sb_0pri != static_cast<uint8_t>(opts_.after_sb_0pri)) bad = "after-sb-0pri";
+  else if (m.after_sb_1pri != static_cast<uint8_t>(opts_.after_sb_1pri)) bad = "after-sb-1pri";
+  else if (m.after_sb_2pri != static_cast<uint8_t>(opts_.after_sb_2pri)) bad = "after-sb-2pri";
+  else if ((m.allow_two_primaries != 0) != opts_.allow_two_primaries) bad = "allow-two-primaries";
+  else if (m.discard_my_data && peers_[p].discard_my_data) bad = "discard-my-data on both sides";
+  if (!bad.empty()) {
+    EmitEvent(Fmt("incompatible %s with %s: dropping connection", bad.c_str(), peers_[p].name.c_str()));
+    GoStandAlone(p);
+    return;
+  }
+  peers_[p].got_params = true;
+  MaybeFinishHandshake(p);
+}
+
+void ResourceImpl::OnSizes(int p, const Sizes& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol < 0) return;
+  PeerDevice& d = peers_[p].dev[vol];
+  d.peer_max_bytes = m.max_bytes;
+  d.peer_current_bytes = m.current_bytes;
+  d.got_sizes = true;
+  Volume& v = volumes_[vol];
+  // The exposed size follows the larger agreed size when our backing allows it
+  // (a resize committed while we were away).
+  if (m.current_bytes > v.size_bytes && (!v.attached || m.current_bytes <= v.usable_bytes)) {
+    v.size_bytes = m.current_bytes;
+    if (v.attached) {
+      v.sb.effective_size_sectors = v.size_bytes / kSectorSize;
+      WriteSuperblock(vol, nullptr);
+    }
+  }
+}
+
+void ResourceImpl::OnUuids(int p, const Uuids& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol < 0) return;
+  Peer& pr = peers_[p];
+  PeerDevice& d = pr.dev[vol];
+  UuidSide u;
+  u.node_id = NodeId(static_cast<uint8_t>(p));
+  u.current = m.current;
+  for (size_t i = 0; i < m.bitmap_uuids.size() && i < kMaxNodes; ++i) u.bitmap_uuids[i] = m.bitmap_uuids[i];
+  u.history = m.history;
+  u.flags = m.flags & ~kUuidFlagHandshake;
+  u.disk = static_cast<DiskState>(m.disk);
+  u.dirty_bits = m.dirty_bits;
+  u.primary = pr.role == Role::kPrimary;
+  u.has_quorum = (pr.state_flags & kStateQuorum) != 0;
+  if (!(m.flags & kUuidFlagHandshake)) {
+    // Informational: a new data generation or the end of a resync.
+    d.peer_uuids.current = u.current;
+    d.peer_uuids.bitmap_uuids = u.bitmap_uuids;
+    d.peer_uuids.history = u.history;
+    Volume& v = volumes_[vol];
+    if ((m.flags & kUuidFlagSkipInitialSync) && v.attached && v.sb.current_uuid == kUuidJustCreated) {
+      v.sb.current_uuid = m.current;
+      for (Bitmap& b : v.bitmaps) b.ClearAll();
+      SetDisk(vol, DiskState::kUpToDate);
+      WriteSuperblock(vol, nullptr);
+      for (int q = 0; q < kMaxNodes; ++q)
+        if (IsDiskfulPeer(q) && peers_[q].conn == ConnState::kConnected && peers_[q].handshake_done &&
+            peers_[q].dev[vol].peer_disk == DiskState::kInconsistent && q == p)
+          SetPeerDisk(q, vol, DiskState::kUpToDate);
+      return;
+    }
+    if ((m.flags & kUuidFlagResync) &&
+        (d.repl == ReplState::kSyncSource || d.repl == ReplState::kPausedSyncS)) {
+      // The target finished and adopted our generation (§5.3).
+      SetRepl(p, vol, ReplState::kEstablished);
+      if (v.attached && v.sb.peers[p].bitmap_uuid != 0) {
+        PushHistory(vol, v.sb.peers[p].bitmap_uuid);
+        v.sb.peers[p].bitmap_uuid = 0;
+        WriteSuperblock(vol, nullptr);
+      }
+      EmitEvent(Fmt("resync-finished name:%s peer-node-id:%d volume:%u role:SyncSource",
+                    cfg_.name.c_str(), p, v.vnr.value()));
+    }
+    if ((m.flags & kUuidFlagNewDatagen) && v.attached && d.repl == ReplState::kEstablished &&
+        v.disk == DiskState::kUpToDate && u.disk == DiskState::kUpToDate)
+      AdoptPeerUuid(vol, m.current);
+    if (u.disk != d.peer_disk && pr.handshake_done) SetPeerDisk(p, vol, u.disk);
+    return;
+  }
+  d.peer_uuids = u;
+  d.got_uuids = true;
+  if (pr.handshake_done) {
+    // A handshake round for one volume (after attach on either side).
+    if (!d.uuids_sent) SendUuids(p, vol);
+    DecideVolume(p, vol);
+    return;
+  }
+  MaybeFinishHandshake(p);
+}
+
+void ResourceImpl::OnState(int p, const State& m) {
+  Peer& pr = peers_[p];
+  Role old_role = pr.role;
+  SetPeerRole(p, static_cast<Role>(m.role));
+  pr.state_flags = m.flags;
+  pr.connected_mask = m.connected_mask;
+  pr.primary_mask = m.primary_mask;
+  bool first = !pr.got_state;
+  pr.got_state = true;
+  if (pr.handshake_done) {
+    for (size_t vol = 0; vol < volumes_.size() && vol < m.disks.size(); ++vol) {
+      DiskState s = static_cast<DiskState>(m.disks[vol]);
+      PeerDevice& d = pr.dev[vol];
+      SetPeerDisk(p, static_cast<int>(vol), s);
+      if (s <= DiskState::kFailed && (d.repl >= ReplState::kStartingSyncS && d.repl <= ReplState::kPausedSyncT))
+        AbortResync(p, static_cast<int>(vol));
+    }
+    // A peer that stopped being Primary has everything flushed to us: our data
+    // follows its state again.
+    (void)old_role;
+  }
+  if (first) MaybeFinishHandshake(p);
+}
+
+void ResourceImpl::MaybeFinishHandshake(int p) {
+  Peer& pr = peers_[p];
+  if (pr.handshake_done || !pr.got_params || !pr.got_state) return;
+  for (const PeerDevice& d : pr.dev)
+    if (!d.got_uuids || !d.got_sizes) return;
+  pr.handshake_done = true;
+  --handshaking_;
+  SetConn(p, ConnState::kConnected);
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    PeerDevice& d = pr.dev[vol];
+    d.peer_uuids.primary = pr.role == Role::kPrimary;
+    d.peer_uuids.has_quorum = (pr.state_flags & kStateQuorum) != 0;
+    DecideVolume(p, static_cast<int>(vol));
+    if (pr.conn != ConnState::kConnected) break;  // dropped by the decision
+  }
+  pr.discard_my_data = false;
+  pr.reconnect = false;
+  pr.lost_as_primary = false;
+  if (handshaking_ == 0 && !frozen_.empty()) {
+    auto held = std::move(frozen_);
+    frozen_.clear();
+    for (uint64_t seq : held) {
+      auto it = reqs_.find(seq);
+      if (it != reqs_.end()) StartRequest(it->second);
+    }
+  }
+  dirty_ = true;
+}
+
+void ResourceImpl::DecideVolume(int p, int vol) {
+  Peer& pr = peers_[p];
+  PeerDevice& d = pr.dev[vol];
+  Volume& v = volumes_[vol];
+  d.got_uuids = false;
+  d.uuids_sent = false;
+  const UuidSide& self = d.sent_uuids;
+  const UuidSide& peer = d.peer_uuids;
+  bool peer_attached = peer.disk >= DiskState::kInconsistent;
+  if (!v.attached || !peer_attached) {
+    SetRepl(p, vol, ReplState::kEstablished);
+    SetPeerDisk(p, vol, peer.disk);
+    return;
+  }
+  if (v.sb.current_uuid != self.current) {
+    EmitEvent("generation changed during the handshake: retrying");
+    DropConn(p, ConnState::kNetworkFailure);
+    return;
+  }
+  HandshakePolicy pol;
+  pol.after_sb_0pri = opts_.after_sb_0pri;
+  pol.after_sb_1pri = opts_.after_sb_1pri;
+  pol.after_sb_2pri = opts_.after_sb_2pri;
+  pol.always_asbp = opts_.always_asbp;
+  pol.rr_conflict = opts_.rr_conflict;
+  pol.quorum_enabled = opts_.quorum != kQuorumOff;
+  HandshakeDecision dec = DecideSync(self, peer, pol, self_ < p);
+  EmitEvent(Fmt("handshake name:%s peer-node-id:%d volume:%u %s", cfg_.name.c_str(), p,
+                v.vnr.value(), dec.reason.c_str()));
+  HandshakeOutcome out = dec.outcome;
+  BitmapPrep prep = dec.bitmap;
+  bool full = prep == BitmapPrep::kSetAll;
+  // Equal generations but blocks one side could not confirm (writes in flight
+  // when the connection broke): resync them; the Primary, else the better
+  // disk, else the lower node id is the source. Both ends see the same counts.
+  if (out == HandshakeOutcome::kNoSync && (self.dirty_bits || peer.dirty_bits) &&
+      self.disk >= DiskState::kOutdated && peer.disk >= DiskState::kOutdated) {
+    bool i_source;
+    if (self.primary != peer.primary) i_source = self.primary;
+    else if (self.disk != peer.disk) i_source = self.disk > peer.disk;
+    else i_source = self_ < p;
+    out = i_source ? HandshakeOutcome::kBecomeSource : HandshakeOutcome::kBecomeTarget;
+    prep = BitmapPrep::kUse;
+  }
+  switch (out) {
+    case HandshakeOutcome::kNoSync: {
+      SetRepl(p, vol, ReplState::kEstablished);
+      SetPeerDisk(p, vol, peer.disk);
+      // Outdated/Consistent follows a stable UpToDate peer (§2.3).
+      if ((v.disk == DiskState::kOutdated || v.disk == DiskState::kConsistent) &&
+          peer.disk == DiskState::kUpToDate && self.current == peer.current)
+        SetDisk(vol, DiskState::kUpToDate);
+      if (v.sb.peers[p].bitmap_uuid != 0 && self.current == (peer.current & ~1ull)) {
+        PushHistory(vol, v.sb.peers[p].bitmap_uuid);
+        v.sb.peers[p].bitmap_uuid = 0;
+      }
+      v.sb.peers[p].flags &= ~kMdPeerOutdated;
+      v.sb.peers[p].flags |= kMdPeerConnected | kMdPeerDeviceSeen;
+      WriteSuperblock(vol, nullptr);
+      break;
+    }
+    case HandshakeOutcome::kBecomeSource:
+      SetPeerDisk(p, vol, peer.disk);
+      StartBitmapExchange(p, vol, prep, dec.other_node, full);
+      break;
+    case HandshakeOutcome::kBecomeTarget: {
+      SetPeerDisk(p, vol, peer.disk);
+      int slot = SlotOf(v, p);
+      if (slot >= 0) {
+        if (prep == BitmapPrep::kClear) v.bitmaps[slot].ClearAll();
+        if (prep == BitmapPrep::kSetAll) {
+          v.bitmaps[slot].SetAll();
+          MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
+        }
+      }
+      d.rs_full = full;
+      if (role_ == Role::kPrimary && !opts_.allow_two_primaries) {
+        // Only --discard-my-data or a force could get here; a Primary never
+        // silently becomes SyncTarget.
+        GoStandAlone(p);
+        return;
+      }
+      SetRepl(p, vol, ReplState::kWFBitMapT);
+      if (v.disk == DiskState::kUpToDate) SetDisk(vol, DiskState::kOutdated);
+      break;
+    }
+    case HandshakeOutcome::kSplitBrain:
+      EmitEvent(Fmt("split-brain name:%s peer-node-id:%d volume:%u", cfg_.name.c_str(), p, v.vnr.value()));
+      GoStandAlone(p);
+      break;
+    case HandshakeOutcome::kUnrelatedData:
+      EmitEvent(Fmt("unrelated-data name:%s peer-node-id:%d volume:%u", cfg_.name.c_str(), p, v.vnr.value()));
+      GoStandAlone(p);
+      break;
+    case HandshakeOutcome::kRetryConnect:
+      DropConn(p, ConnState::kNetworkFailure);
+      break;
+    case HandshakeOutcome::kRrConflict:
+      if (opts_.rr_conflict == RrConflict::kRetryConnect) {
+        DropConn(p, ConnState::kNetworkFailure);
+      } else {
+        GoStandAlone(p);
+      }
+      break;
+  }
+}
+
+// --- losing connections ------------------------------------------------------------
+
+void ResourceImpl::OnTransportDown(NodeId id) {
+  if (!ValidPeer(id)) return;
+  int p = id.value();
+  if (!peers_[p].transport_up) return;
+  LostConnection(p, ConnState::kNetworkFailure);
+  AfterInput();
+}
+
+void ResourceImpl::LostConnection(int p, ConnState why) {
+  Peer& pr = peers_[p];
+  if (!pr.transport_up) return;
+  if (pr.handshake_done) {
+    pr.reconnect = true;
+  } else {
+    --handshaking_;
+  }
+  pr.transport_up = false;
+  pr.handshake_done = false;
+  ++pr.conn_gen;
+  ConnectionLostWrites(p);
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    PeerDevice& d = pr.dev[vol];
+    d.rs_in_flight.clear();
+    d.rs_superseded.clear();
+    d.ov_in_flight = 0;
+    d.got_uuids = d.got_sizes = d.uuids_sent = false;
+  }
+  // A 2PC waiting for this peer treats the loss as its answer.
+  if (twopc_) {
+    if (twopc_->parent == p) {
+      twopc_.reset();
+    } else if (twopc_->waiting & (1ull << p)) {
+      twopc_->waiting &= ~(1ull << p);
+      TwopcMaybeReply();
+    }
+  }
+  // Two Primaries that lose each other do not start new generations (§1.5).
+  pr.lost_as_primary = role_ == Role::kPrimary && pr.role == Role::kPrimary;
+  SetPeerRole(p, Role::kUnknown);
+  if (pr.conn == ConnState::kConnected || pr.conn == ConnState::kConnecting) {
+    SetConn(p, why);
+  }
+  if (pr.want) {
+    SetConn(p, ConnState::kUnconnected);
+    SetConn(p, ConnState::kConnecting);
+  } else {
+    SetConn(p, ConnState::kStandAlone);
+  }
+  if (handshaking_ == 0 && !frozen_.empty()) {
+    auto held = std::move(frozen_);
+    frozen_.clear();
+    for (uint64_t seq : held) {
+      auto it = reqs_.find(seq);
+      if (it != reqs_.end()) StartRequest(it->second);
+    }
+  }
+  dirty_ = true;
+}
+
+void ResourceImpl::DropConn(int p, ConnState why) {
+  Emit(tandem::engine::DropConnection{NodeId(static_cast<uint8_t>(p))});
+  LostConnection(p, why);
+}
+
+void ResourceImpl::GoStandAlone(int p) {
+  Peer& pr = peers_[p];
+  pr.want = false;
+  Emit(WantConnection{pr.id, false});
+  if (pr.transport_up) DropConn(p, ConnState::kDisconnecting);
+  SetConn(p, ConnState::kStandAlone);
+}
+
+// --- two-phase commit ----------------------------------------------------------------
+
+void ResourceImpl::StartTwopc(TwopcKind kind, uint8_t target, uint64_t param) {
+  Twopc t;
+  t.tid = (++twopc_seq_ << 5) | static_cast<uint32_t>(self_);
+  t.initiator = self_;
+  t.parent = -1;
+  t.kind = kind;
+  t.target = target;
+  t.param = param;
+  t.deadline = now_ + opts_.twopc_timeout;
+  t.reachable = (1ull << self_) | ConnectedMask();
+  t.primary = PrimaryMask();
+  t.max_size = param;
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (peers_[p].exists && peers_[p].conn == ConnState::kConnected && peers_[p].handshake_done)
+      t.children |= 1ull << p;
+  t.waiting = t.children;
+  twopc_ = t;
+  TwopcPrepare m;
+  m.tid = t.tid;
+  m.initiator = static_cast<uint8_t>(self_);
+  m.kind = static_cast<uint8_t>(kind);
+  m.target = target;
+  m.param = param;
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (t.children & (1ull << p)) Send(p, m);
+  TwopcMaybeReply();
+}
+
+void ResourceImpl::OnTwopcPrepare(int p, const TwopcPrepare& m) {
+  TwopcKind kind = static_cast<TwopcKind>(m.kind);
+  if (kind == TwopcKind::kDisconnect && m.tid == 0) {
+    // Graceful-disconnect notice (§7.3): the Secondary side ends Outdated.
+    for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+      if (role_ == Role::kSecondary && peers_[p].role == Role::kPrimary &&
+          volumes_[vol].disk == DiskState::kUpToDate)
+        SetDisk(static_cast<int>(vol), DiskState::kOutdated);
+      if (role_ == Role::kPrimary && volumes_[vol].attached) {
+        volumes_[vol].sb.peers[p].flags |= kMdPeerOutdated;
+        WriteSuperblock(static_cast<int>(vol), nullptr);
+        SetPeerDisk(p, static_cast<int>(vol), DiskState::kOutdated);
+      }
+    }
+    return;
+  }
+  TwopcReply reply;
+  reply.tid = m.tid;
+  if (twopc_) {
+    reply.vote = static_cast<uint8_t>(twopc_->tid == m.tid ? TwopcVote::kYes : TwopcVote::kRetry);
+    Send(p, reply);
+    return;
+  }
+  Twopc t;
+  t.tid = m.tid;
+  t.initiator = m.initiator;
+  t.parent = p;
+  t.kind = kind;
+  t.target = m.target;
+  t.param = m.param;
+  t.deadline = now_ + opts_.twopc_timeout;
+  t.reachable = (1ull << self_) | ConnectedMask();
+  t.primary = PrimaryMask();
+  t.max_size = m.param;
+  if (kind == TwopcKind::kPromote) {
+    if (role_ == Role::kPrimary && !opts_.allow_two_primaries) {
+      t.vote_no = true;
+      t.no_code = static_cast<int8_t>(SsCode::kTwoPrimaries);
+    }
+    if (promote_ && !t.vote_no && self_ > m.initiator) {
+      // Concurrent promotions: the lower node id wins, the other retries.
+      t.retry = true;
+    }
+  } else if (kind == TwopcKind::kResize) {
+    int vol = m.target < volumes_.size() ? m.target : -1;
+    if (vol >= 0 && volumes_[vol].attached && volumes_[vol].usable_bytes < m.param) {
+      t.vote_no = true;
+      t.no_code = static_cast<int8_t>(SsCode::kInvalidArgument);
+    }
+    for (int q = 0; vol >= 0 && q < kMaxNodes; ++q)
+      if (peers_[q].exists && peers_[q].dev[vol].repl != ReplState::kEstablished &&
+          peers_[q].conn == ConnState::kConnected) {
+        t.vote_no = true;
+        t.no_code = static_cast<int8_t>(SsCode::kResizeResync);
+      }
+  }
+  // Forward to the rest of the mesh, so nodes two hops away take part.
+  for (int q = 0; q < kMaxNodes; ++q) {
+    if (q == p || q == m.initiator || !peers_[q].exists) continue;
+    if (peers_[q].conn == ConnState::kConnected && peers_[q].handshake_done) t.children |= 1ull << q;
+  }
+  if (t.vote_no) t.children = 0;
+  t.waiting = t.children;
+  twopc_ = t;
+  for (int q = 0; q < kMaxNodes; ++q)
+    if (t.children & (1ull << q)) Send(q, m);
+  TwopcMaybeReply();
+}
+
+void ResourceImpl::TwopcMaybeReply() {
+  if (!twopc_ || twopc_->waiting != 0 || twopc_->prepared) return;
+  Twopc& t = *twopc_;
+  if (t.parent < 0) {
+    TwopcFinish(!t.vote_no && !t.retry);
+    return;
+  }
+  TwopcReply r;
+  r.tid = t.tid;
+  r.vote = static_cast<uint8_t>(t.vote_no ? TwopcVote::kNo : t.retry ? TwopcVote::kRetry : TwopcVote::kYes);
+  r.code = t.no_code;
+  r.reachable = t.reachable;
+  r.primary = t.primary;
+  r.weak = t.weak;
+  r.max_size = t.max_size;
+  t.prepared = true;
+  Send(t.parent, r);
+}
+
+void ResourceImpl::OnTwopcReply(int p, const TwopcReply& m) {
+  if (!twopc_ || twopc_->tid != m.tid || !(twopc_->waiting & (1ull << p))) return;
+  Twopc& t = *twopc_;
+  t.waiting &= ~(1ull << p);
+  t.reachable |= m.reachable;
+  t.primary |= m.primary;
+  t.weak |= m.weak;
+  switch (static_cast<TwopcVote>(m.vote)) {
+    case TwopcVote::kNo:
+      t.vote_no = true;
+      if (t.no_code == 0) t.no_code = m.code;
+      break;
+    case TwopcVote::kRetry:
+      t.retry = true;
+      break;
+    default:
+      break;
+  }
+  TwopcMaybeReply();
+}
+
+void ResourceImpl::TwopcFinish(bool commit) {
+  if (!twopc_) return;
+  Twopc t = *twopc_;
+  twopc_.reset();
+  if (t.kind == TwopcKind::kPromote && commit && !opts_.allow_two_primaries &&
+      (t.primary & ~(1ull << self_))) {
+    commit = false;
+    t.vote_no = true;
+    t.no_code = static_cast<int8_t>(SsCode::kTwoPrimaries);
+  }
+  if (commit) {
+    TwopcCommit c;
+    c.tid = t.tid;
+    c.primary = t.primary | (t.kind == TwopcKind::kPromote ? 1ull << self_ : 0);
+    c.reachable = t.reachable;
+    c.param = t.param;
+    for (int p = 0; p < kMaxNodes; ++p)
+      if (t.children & (1ull << p) && peers_[p].conn == ConnState::kConnected) Send(p, c);
+    ApplyTwopcCommit(t, c.primary);
+  } else {
+    for (int p = 0; p < kMaxNodes; ++p)
+      if (t.children & (1ull << p) && peers_[p].conn == ConnState::kConnected) Send(p, TwopcAbort{t.tid});
+  }
+  if (t.kind == TwopcKind::kPromote && promote_) {
+    if (commit) {
+      PendingPromote pp = *promote_;
+      promote_.reset();
+      DoPromote(pp.force);
+      if (pp.automatic) {
+        ++writers_;
+      } else {
+        explicit_primary_ = true;
+      }
+      Done(pp.cookie, SsCode::kSuccess);
+    } else {
+      SsCode code = t.retry ? SsCode::kConcurrentStChg : static_cast<SsCode>(t.no_code);
+      if (code == SsCode::kSuccess || t.no_code == 0) code = SsCode::kConcurrentStChg;
+      if (now_ < promote_->deadline) {
+        // Retry after a random delay (twopc-retry-timeout, growing).
+        int n = std::min(promote_->attempts++, 5);
+        Time base = opts_.twopc_retry_timeout << n;
+        promote_->retry_at = now_ + base / 2 + static_cast<Time>(env_->Random64() % static_cast<uint64_t>(base));
+      } else {
+        PendingPromote pp = *promote_;
+        promote_.reset();
+        std::string msg = SsCodeMessage(code);
+        if (code == SsCode::kTwoPrimaries) {
+          for (int p = 0; p < kMaxNodes; ++p)
+            if (t.primary & (1ull << p) && p != self_)
+              msg = Fmt("%s is Primary on %s", cfg_.name.c_str(), peers_[p].name.c_str());
+        }
+        Done(pp.cookie, code, msg);
+      }
+    }
+  } else if (t.kind == TwopcKind::kResize) {
+    for (uint64_t c : twopc_cookies_) Done(c, commit ? SsCode::kSuccess : static_cast<SsCode>(t.no_code ? t.no_code : -17));
+    twopc_cookies_.clear();
+  }
+}
+
+void ResourceImpl::OnTwopcCommit(int p, const TwopcCommit& m) {
+  if (!twopc_ || twopc_->tid != m.tid) return;
+  Twopc t = *twopc_;
+  twopc_.reset();
+  for (int q = 0; q < kMaxNodes; ++q)
+    if (t.children & (1ull << q) && peers_[q].conn == ConnState::kConnected) Send(q, m);
+  (void)p;
+  ApplyTwopcCommit(t, m.primary);
+}
+
+void ResourceImpl::OnTwopcAbort(int p, const TwopcAbort& m) {
+  (void)p;
+  if (!twopc_ || twopc_->tid != m.tid) return;
+  Twopc t = *twopc_;
+  twopc_.reset();
+  for (int q = 0; q < kMaxNodes; ++q)
+    if (t.children & (1ull << q) && peers_[q].conn == ConnState::kConnected) Send(q, m);
+}
+
+void ResourceImpl::ApplyTwopcCommit(const Twopc& t, uint64_t primary) {
+  if (t.kind == TwopcKind::kPromote && t.initiator != self_) {
+    int init = t.initiator;
+    if (peers_[init].exists && peers_[init].conn == ConnState::kConnected) {
+      SetPeerRole(init, Role::kPrimary);
+    } else {
+      // A Primary we are not directly connected to: we cannot follow its
+      // writes, so our data is Outdated (§1.2, §7.3).
+      for (size_t vol = 0; vol < volumes_.size(); ++vol)
+        if (volumes_[vol].disk == DiskState::kUpToDate) SetDisk(static_cast<int>(vol), DiskState::kOutdated);
+    }
+    (void)primary;
+  } else if (t.kind == TwopcKind::kResize) {
+    int vol = t.target;
+    if (vol >= 0 && static_cast<size_t>(vol) < volumes_.size()) {
+      Volume& v = volumes_[vol];
+      uint64_t old = v.size_bytes;
+      v.size_bytes = t.param;
+      EmitEvent(Fmt("change device name:%s volume:%u size:%llu", cfg_.name.c_str(), v.vnr.value(),
+                    static_cast<unsigned long long>(t.param)));
+      if (v.attached) {
+        v.sb.effective_size_sectors = t.param / kSectorSize;
+        WriteSuperblock(vol, nullptr);
+        // The new area is synced from the Primary (or the initiator).
+        bool source = role_ == Role::kPrimary || (t.initiator == self_ && !AnyPrimaryPeer());
+        if (source && t.param > old) {
+          for (int q = 0; q < kMaxNodes; ++q) {
+            if (!IsDiskfulPeer(q) || peers_[q].conn != ConnState::kConnected) continue;
+            MarkOutOfSync(vol, q, old, t.param - old);
+            StartBitmapExchange(q, vol, BitmapPrep::kUse, -1, false);
+          }
+        }
+      }
+    }
+  }
+  dirty_ = true;
+}
+
+// --- roles -----------------------------------------------------------------------------
+
+SsCode ResourceImpl::CheckPromote(bool force, std::string* why) const {
+  if (role_ == Role::kPrimary) return SsCode::kNothingToDo;
+  if (force_io_failures_) return SsCode::kDeviceInUse;
+  if (twopc_ || handshaking_ > 0) return SsCode::kInTransientState;
+  for (int p = 0; p < kMaxNodes; ++p) {
+    const Peer& pr = peers_[p];
+    if (pr.exists && pr.conn == ConnState::kConnected && pr.role == Role::kPrimary &&
+        !opts_.allow_two_primaries) {
+      *why = Fmt("%s is Primary on %s", cfg_.name.c_str(), pr.name.c_str());
+      return SsCode::kTwoPrimaries;
+    }
+  }
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    const Volume& v = volumes_[vol];
+    if (HasUpToDateData(static_cast<int>(vol))) continue;
+    if (force && v.attached && v.disk >= DiskState::kInconsistent) continue;
+    *why = Fmt("%s: no access to UpToDate data for volume %u", cfg_.name.c_str(), v.vnr.value());
+    return SsCode::kNoUpToDateDisk;
+  }
+  if (opts_.quorum != kQuorumOff && !have_quorum_ && !force) {
+    *why = Fmt("%s: no quorum", cfg_.name.c_str());
+    return SsCode::kNoQuorum;
+  }
+  return SsCode::kSuccess;
+}
+
+void ResourceImpl::TryPromote() {
+  if (!promote_ || twopc_) return;
+  std::string why;
+  SsCode code = CheckPromote(promote_->force, &why);
+  if (code == SsCode::kNothingToDo) {
+    PendingPromote pp = *promote_;
+    promote_.reset();
+    if (pp.automatic) ++writers_;
+    else explicit_primary_ = true;
+    return Done(pp.cookie, SsCode::kSuccess);
+  }
+  if (code == SsCode::kSuccess) {
+    if (ConnectedMask() != 0) {
+      StartTwopc(TwopcKind::kPromote, 0xff, 0);
+      return;
+    }
+    PendingPromote pp = *promote_;
+    promote_.reset();
+    DoPromote(pp.force);
+    if (pp.automatic) ++writers_;
+    else explicit_primary_ = true;
+    return Done(pp.cookie, SsCode::kSuccess);
+  }
+  bool transient = code == SsCode::kTwoPrimaries || code == SsCode::kNoUpToDateDisk ||
+                   code == SsCode::kInTransientState || code == SsCode::kConcurrentStChg;
+  if (transient && now_ < promote_->deadline) {
+    promote_->retry_at = now_ + 100 * kMs;
+    return;
+  }
+  PendingPromote pp = *promote_;
+  promote_.reset();
+  Done(pp.cookie, code, why.empty() ? SsCodeMessage(code) : why);
+}
+
+void ResourceImpl::DoPromote(bool force) {
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    Volume& v = volumes_[vol];
+    int vi = static_cast<int>(vol);
+    if (force && v.attached && v.disk >= DiskState::kInconsistent && v.disk != DiskState::kUpToDate &&
+        !HasUpToDateData(vi)) {
+      // "Forced to consider local data as UpToDate!" (§1.2): connections where
+      // we were SyncTarget end, a new generation starts now.
+      EmitEvent("Forced to consider local data as UpToDate!");
+      for (int p = 0; p < kMaxNodes; ++p)
+        if (peers_[p].exists && peers_[p].dev[vol].repl == ReplState::kSyncTarget) AbortResync(p, vi);
+      SetDisk(vi, DiskState::kUpToDate);
+      NewCurrentUuidNow(vi);
+      for (int p = 0; p < kMaxNodes; ++p) {
+        if (!IsDiskfulPeer(p) || peers_[p].conn != ConnState::kConnected) continue;
+        PeerDevice& d = peers_[p].dev[vol];
+        if (d.repl == ReplState::kEstablished && d.peer_disk < DiskState::kUpToDate &&
+            d.peer_disk >= DiskState::kInconsistent) {
+          int slot = SlotOf(v, p);
+          if (slot < 0) continue;
+          v.bitmaps[slot].SetAll();
+          MarkPageDirty(vi, slot, 0, v.bitmaps[slot].size());
+          StartBitmapExchange(p, vi, BitmapPrep::kUse, -1, true);
+        }
+      }
+    } else {
+      v.new_uuid_pending = true;
+    }
+    if (v.attached) {
+      v.sb.flags |= kMdCrashedPrimary | kMdPrimaryInd;
+      v.sb.flags &= ~kMdPrimaryLostQuorum;
+      WriteSuperblock(vi, nullptr);
+    }
+  }
+  lost_quorum_as_primary_ = false;
+  SetRole(Role::kPrimary);
+}
+
+void ResourceImpl::DoDemote() {
+  CloseEpoch();
+  SetRole(Role::kSecondary);
+  explicit_primary_ = false;
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    Volume& v = volumes_[vol];
+    v.new_uuid_pending = false;
+    if (v.attached) {
+      v.sb.flags &= ~kMdCrashedPrimary;
+      WriteSuperblock(static_cast<int>(vol), nullptr);
+    }
+  }
+}
+
+void ResourceImpl::Primary(uint64_t cookie, bool force) {
+  if (role_ == Role::kPrimary) {
+    explicit_primary_ = true;
+    return Done(cookie, SsCode::kSuccess);
+  }
+  if (promote_) return Done(cookie, SsCode::kInTransientState, "a promotion is already in progress");
+  promote_ = PendingPromote{cookie, force, false, now_ + opts_.auto_promote_timeout, 0, 0};
+  TryPromote();
+  AfterInput();
+}
+
+void ResourceImpl::Secondary(uint64_t cookie, bool force) {
+  if (role_ != Role::kPrimary) return Done(cookie, SsCode::kSuccess);
+  if (writers_ > 0 && !force) return Done(cookie, SsCode::kDeviceInUse);
+  if (force && writers_ > 0) {
+    // secondary --force: pending and new I/O fail until every opener closed.
+    force_io_failures_ = true;
+    FailIoNoQuorum();
+    std::vector<uint64_t> writes;
+    for (auto& [seq, r] : reqs_)
+      if (r.req.op != AppOp::kRead && !r.internal_done) writes.push_back(seq);
+    for (uint64_t seq : writes) CompleteReq(seq, IoStatus::kIoError);
+    DoDemote();
+    Done(cookie, SsCode::kSuccess);
+    AfterInput();
+    return;
+  }
+  // Flush everything to every peer first, so after the demotion every
+  // connected peer has every write (§1.2).
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    uint64_t seq = ++req_seq_;
+    AppReq& r = reqs_[seq];
+    r.seq = seq;
+    r.vol = static_cast<int>(vol);
+    r.req.op = AppOp::kFlush;
+    r.req.vnr = volumes_[vol].vnr;
+    bool last = vol + 1 == volumes_.size();
+    r.internal_done = [this, cookie, last](IoStatus) {
+      if (!last) return;
+      if (role_ == Role::kPrimary && writers_ == 0) DoDemote();
+      Done(cookie, SsCode::kSuccess);
+      AfterInput();
+    };
+    IssueFlush(r);
+  }
+  AfterInput();
+}
+
+void ResourceImpl::OpenForWrite(uint64_t cookie) {
+  if (force_io_failures_) return Done(cookie, SsCode::kDeviceInUse, "device failed by secondary --force; close all openers");
+  if (role_ == Role::kPrimary) {
+    ++writers_;
+    return Done(cookie, SsCode::kSuccess);
+  }
+  if (!opts_.auto_promote) return Done(cookie, SsCode::kNotSupported, "auto-promote is off: promote the resource first");
+  if (promote_) return Done(cookie, SsCode::kInTransientState, "a promotion is already in progress");
+  promote_ = PendingPromote{cookie, false, true, now_ + opts_.auto_promote_timeout, 0, 0};
+  TryPromote();
+  AfterInput();
+}
+
+void ResourceImpl::CloseWriter() {
+  if (writers_ > 0) --writers_;
+  if (writers_ > 0) return;
+  if (force_io_failures_) {
+    force_io_failures_ = false;
+    dirty_ = true;
+    AfterInput();
+    return;
+  }
+  if (role_ == Role::kPrimary && !explicit_primary_) Secondary(0, false);
+  // Drop the internal AdminDone.
+  actions_.erase(std::remove_if(actions_.begin(), actions_.end(),
+                                [](const Action& a) {
+                                  auto* d = std::get_if<AdminDone>(&a);
+                                  return d && d->cookie == 0;
+                                }),
+                 actions_.end());
+  AfterInput();
+}
+
+// --- quorum and weak nodes ----------------------------------------------------------------
+
+void ResourceImpl::UpdateQuorum() {
+  bool q = true;
+  QuorumResult res;
+  if (opts_.quorum != kQuorumOff) {
+    QuorumInput in;
+    in.quorum = opts_.quorum;
+    in.minimum_redundancy = opts_.quorum_minimum_redundancy;
+    for (const NodeConfig& n : cfg_.nodes)
+      if (n.id.value() == self_) in.self_diskless = n.diskless;
+    in.self_disk = volumes_.empty() ? DiskState::kDiskless : volumes_[0].disk;
+    for (const Volume& v : volumes_) in.self_disk = std::min(in.self_disk, v.disk);
+    in.had_quorum = have_quorum_;
+    for (int p = 0; p < kMaxNodes; ++p) {
+      const Peer& pr = peers_[p];
+      if (!pr.exists) continue;
+      QuorumPeer qp;
+      qp.id = pr.id;
+      qp.connected = pr.conn == ConnState::kConnected && pr.handshake_done;
+      qp.intentional_diskless = pr.diskless;
+      qp.disk = volumes_.empty() ? DiskState::kDUnknown : pr.dev[0].peer_disk;
+      for (const Volume& v : volumes_)
+        if (v.attached && (v.sb.peers[p].flags & kMdPeerOutdated)) qp.outdated_flag = true;
+      qp.has_quorum = (pr.state_flags & kStateQuorum) != 0;
+      in.peers.push_back(qp);
+    }
+    res = CalcQuorum(in);
+    q = res.have_quorum;
+  }
+  if (q == have_quorum_) return;
+  have_quorum_ = q;
+  dirty_ = true;
+  EmitEvent(Fmt("change device name:%s quorum:%s%s%s", cfg_.name.c_str(), q ? "yes" : "no",
+                q ? "" : " ", q ? "" : res.Explain().c_str()));
+  if (!q && role_ == Role::kPrimary) {
+    lost_quorum_as_primary_ = true;
+    for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+      if (!volumes_[vol].attached) continue;
+      volumes_[vol].sb.flags |= kMdPrimaryLostQuorum;
+      WriteSuperblock(static_cast<int>(vol), nullptr);
+    }
+    if (opts_.on_no_quorum == OnNoQuorum::kSuspendIo) {
+      suspended_quorum_ = true;
+    } else {
+      FailIoNoQuorum();
+    }
+  }
+  if (q && suspended_quorum_) {
+    suspended_quorum_ = false;
+    ResumeSuspended();
+  }
+}
+
+// A Secondary in a partition with a Primary it is not directly connected to
+// cannot follow that Primary's writes: it is Outdated (§7.3, rule 3).
+void ResourceImpl::UpdateFarAwayPrimary() {
+  if (role_ == Role::kPrimary) return;
+  uint64_t direct = 0, seen = 0;
+  for (int p = 0; p < kMaxNodes; ++p) {
+    const Peer& pr = peers_[p];
+    if (!pr.exists || pr.conn != ConnState::kConnected || !pr.handshake_done) continue;
+    direct |= 1ull << p;
+    seen |= pr.primary_mask;
+  }
+  seen &= ~(1ull << self_);
+  uint64_t far = seen & ~direct;
+  if (!far) return;
+  for (size_t vol = 0; vol < volumes_.size(); ++vol)
+    if (volumes_[vol].disk == DiskState::kUpToDate) SetDisk(static_cast<int>(vol), DiskState::kOutdated);
+}
+
+}  // namespace tandem::engine

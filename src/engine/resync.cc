@@ -1,0 +1,542 @@
+// Resync and online verify (drbd-semantics.md §8): the bitmap exchange with
+// OR-merge, the SyncTarget-driven requests paced by the rate controller,
+// checksum-based resync, resync data that never overwrites newer application
+// data, completion with UUID adoption, and verify.
+#include <algorithm>
+#include <cstdio>
+
+#include "common/check.h"
+#include "engine/internal/resource_impl.h"
+
+namespace tandem::engine {
+
+namespace {
+std::string Fmt(const char* fmt, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+constexpr uint64_t kMaxRequestsPerStep = 2048;
+constexpr uint64_t kVerifyPerStep = 512;
+}  // namespace
+
+bool ResourceImpl::IsSyncTarget(int vol) const {
+  for (int p = 0; p < kMaxNodes; ++p) {
+    if (!peers_[p].exists) continue;
+    ReplState r = peers_[p].dev[vol].repl;
+    if (r == ReplState::kSyncTarget || r == ReplState::kWFBitMapT || r == ReplState::kPausedSyncT)
+      return true;
+  }
+  return false;
+}
+
+void ResourceImpl::StartBitmapExchange(int p, int vol, BitmapPrep prep, int other, bool full) {
+  Volume& v = volumes_[vol];
+  PeerDevice& d = peers_[p].dev[vol];
+  int slot = SlotOf(v, p);
+  if (!v.attached || slot < 0) {
+    SetRepl(p, vol, ReplState::kEstablished);
+    return;
+  }
+  Bitmap& bm = v.bitmaps[slot];
+  if (prep == BitmapPrep::kSetAll) {
+    bm.SetAll();
+  } else if (prep == BitmapPrep::kCopyFromOther) {
+    int os = other >= 0 ? SlotOf(v, other) : -1;
+    if (os >= 0 && v.sb.peers[other].bitmap_uuid != 0) {
+      bm.Or(v.bitmaps[os]);
+    } else {
+      bm.SetAll();
+    }
+  }
+  MarkPageDirty(vol, slot, 0, bm.size());
+  d.rs_full = full || prep == BitmapPrep::kSetAll;
+  // An interrupted full sync resumes from the bitmap instead of restarting:
+  // remember which generation the bits are relative to (§5.3).
+  uint64_t peer_cur = d.peer_uuids.current & ~kUuidPrimaryBit;
+  if (d.rs_full && peer_cur != 0 && peer_cur != kUuidJustCreated) v.sb.peers[p].bitmap_uuid = peer_cur;
+  if (d.rs_full && (peer_cur == kUuidJustCreated || peer_cur == 0) && v.sb.peers[p].bitmap_uuid == 0)
+    v.sb.peers[p].bitmap_uuid = v.sb.current_uuid;
+  SetRepl(p, vol, ReplState::kWFBitMapS);
+  uint32_t gen = peers_[p].conn_gen;
+  WriteSuperblock(vol, nullptr);
+  // The bits must be durable before the exchange lets the target clear any.
+  WriteDirtyBitmapPages(vol, [this, p, vol, gen] {
+    if (peers_[p].conn_gen != gen || peers_[p].dev[vol].repl != ReplState::kWFBitMapS) return;
+    Volume& vv = volumes_[vol];
+    int s = SlotOf(vv, p);
+    if (!vv.attached || s < 0) return;
+    BitmapMsg m;
+    m.vnr = vv.vnr.value();
+    m.phase = 0;
+    m.bits = vv.bitmaps[s].size();
+    m.encoded = vv.bitmaps[s].EncodeCompact();
+    Send(p, std::move(m));
+  });
+}
+
+void ResourceImpl::OnBitmap(int p, const BitmapMsg& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol < 0) return;
+  Volume& v = volumes_[vol];
+  int slot = SlotOf(v, p);
+  if (!v.attached || slot < 0) return;
+  auto bm = Bitmap::DecodeCompact(m.encoded, v.bitmaps[slot].size());
+  if (!bm.ok() || m.bits != v.bitmaps[slot].size()) {
+    EmitEvent("bad bitmap from " + peers_[p].name + ": " + (bm.ok() ? "size mismatch" : bm.error().message));
+    DropConn(p, ConnState::kProtocolError);
+    return;
+  }
+  uint64_t before = v.bitmaps[slot].Count();
+  v.bitmaps[slot].Or(*bm);
+  if (v.bitmaps[slot].Count() != before) MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
+  PeerDevice& d = peers_[p].dev[vol];
+  switch (m.phase) {
+    case 0: {  // the source opens: I am the target
+      if (role_ == Role::kPrimary && !opts_.allow_two_primaries) {
+        EmitEvent("refusing to become SyncTarget while Primary");
+        DropConn(p, ConnState::kProtocolError);
+        return;
+      }
+      if (d.repl != ReplState::kWFBitMapT) SetRepl(p, vol, ReplState::kWFBitMapT);
+      uint32_t gen = peers_[p].conn_gen;
+      WriteDirtyBitmapPages(vol, [this, p, vol, gen] {
+        if (peers_[p].conn_gen != gen || peers_[p].dev[vol].repl != ReplState::kWFBitMapT) return;
+        Volume& vv = volumes_[vol];
+        int s = SlotOf(vv, p);
+        if (!vv.attached || s < 0) return;
+        BitmapMsg r;
+        r.vnr = vv.vnr.value();
+        r.phase = 1;
+        r.bits = vv.bitmaps[s].size();
+        r.encoded = vv.bitmaps[s].EncodeCompact();
+        Send(p, std::move(r));
+        BeginSyncTarget(p, vol);
+        AfterInput();
+      });
+      break;
+    }
+    case 1:  // the target's merged answer: I am the source
+      if (d.repl == ReplState::kWFBitMapS) BeginSyncSource(p, vol);
+      break;
+    case 2:  // the peer asks to be target (invalidate)
+      if (v.disk == DiskState::kUpToDate) StartBitmapExchange(p, vol, BitmapPrep::kUse, -1, true);
+      break;
+    default:
+      DropConn(p, ConnState::kProtocolError);
+  }
+}
+
+void ResourceImpl::BeginSyncSource(int p, int vol) {
+  PeerDevice& d = peers_[p].dev[vol];
+  int slot = SlotOf(volumes_[vol], p);
+  d.rs_total = slot >= 0 ? volumes_[vol].bitmaps[slot].Count() : 0;
+  d.rs_done = 0;
+  SetRepl(p, vol, ReplState::kSyncSource);
+  EmitEvent(Fmt("resync-start name:%s peer-node-id:%d volume:%u role:SyncSource out-of-sync-kib:%llu",
+                cfg_.name.c_str(), p, volumes_[vol].vnr.value(),
+                static_cast<unsigned long long>(d.rs_total * 4)));
+}
+
+void ResourceImpl::BeginSyncTarget(int p, int vol) {
+  PeerDevice& d = peers_[p].dev[vol];
+  Volume& v = volumes_[vol];
+  int slot = SlotOf(v, p);
+  d.rs_total = slot >= 0 ? v.bitmaps[slot].Count() : 0;
+  d.rs_done = 0;
+  d.rs_cursor = 0;
+  d.rs_in_flight.clear();
+  d.rs_superseded.clear();
+  d.rs_sectors_in = 0;
+  d.rate.emplace(opts_);
+  // One SyncTarget role per volume at a time; others wait (PausedSyncT).
+  bool other_active = false;
+  for (int q = 0; q < kMaxNodes; ++q)
+    if (q != p && peers_[q].exists && peers_[q].dev[vol].repl == ReplState::kSyncTarget) other_active = true;
+  SetRepl(p, vol, other_active ? ReplState::kPausedSyncT : ReplState::kSyncTarget);
+  if (d.rs_total > 0 || v.disk > DiskState::kInconsistent) SetDisk(vol, DiskState::kInconsistent);
+  EmitEvent(Fmt("resync-start name:%s peer-node-id:%d volume:%u role:SyncTarget out-of-sync-kib:%llu",
+                cfg_.name.c_str(), p, v.vnr.value(), static_cast<unsigned long long>(d.rs_total * 4)));
+  MaybeFinishResync(p, vol);
+}
+
+void ResourceImpl::ResyncStep(int p, int vol) {
+  PeerDevice& d = peers_[p].dev[vol];
+  Volume& v = volumes_[vol];
+  int slot = SlotOf(v, p);
+  if (d.repl != ReplState::kSyncTarget || slot < 0 || !v.attached) return;
+  if (!d.rate) d.rate.emplace(opts_);
+  uint64_t in_flight_sectors = d.rs_in_flight.size() * 8;
+  bool al_in_use = false;
+  for (uint32_t r : v.al_refs)
+    if (r) {
+      al_in_use = true;
+      break;
+    }
+  uint64_t rate_kib = d.rs_sectors_in / 2 * 10;  // KiB per second over the last step
+  uint64_t want;
+  if (d.rate->ShouldThrottle(v.app_sectors_since_check, al_in_use, rate_kib)) {
+    want = 0;
+    d.rate->Step(d.rs_sectors_in, in_flight_sectors);
+  } else {
+    want = d.rate->Step(d.rs_sectors_in, in_flight_sectors) / 8;
+  }
+  v.app_sectors_since_check = 0;
+  d.rs_sectors_in = 0;
+  // Never starve: with nothing in flight, ask for at least one block.
+  if (want == 0 && d.rs_in_flight.empty()) want = 1;
+  want = std::min(want, kMaxRequestsPerStep);
+  Bitmap& bm = v.bitmaps[slot];
+  int primary = -1;
+  for (int q = 0; q < kMaxNodes; ++q)
+    if (q != p && peers_[q].exists && peers_[q].conn == ConnState::kConnected && peers_[q].role == Role::kPrimary)
+      primary = q;
+  uint64_t issued = 0;
+  uint64_t scanned_wrap = 0;
+  while (issued < want) {
+    uint64_t b = bm.FindNextSet(d.rs_cursor);
+    if (b >= bm.size()) {
+      if (scanned_wrap++ > 0 || d.rs_cursor == 0) break;
+      d.rs_cursor = 0;
+      continue;
+    }
+    d.rs_cursor = b + 1;
+    if (d.rs_in_flight.count(b)) continue;
+    if (b * kBlockBytes >= v.size_bytes) {
+      // Beyond the exposed size: nothing to sync.
+      bm.Clear(b);
+      MarkPageDirty(vol, slot, b, 1);
+      continue;
+    }
+    d.rs_in_flight.insert(b);
+    ResyncRequest rq;
+    rq.vnr = v.vnr.value();
+    rq.offset = b * kBlockBytes;
+    rq.length = static_cast<uint32_t>(kBlockBytes);
+    if (primary >= 0) {
+      rq.dagtag_node = static_cast<uint8_t>(primary);
+      rq.dagtag = peers_[primary].last_dagtag;
+    }
+    if (opts_.csums) {
+      // Checksum-based resync: send a digest of our block; identical blocks
+      // are not transferred (§8.5).
+      rq.kind = static_cast<uint8_t>(ResyncKind::kChecksum);
+      DiskIo io;
+      io.vnr = v.vnr;
+      io.op = DiskOp::kRead;
+      io.offset = rq.offset;
+      io.length = rq.length;
+      uint32_t gen = peers_[p].conn_gen;
+      SubmitIo(std::move(io), [this, p, gen, rq, vol](bool ok, SharedBytes data) mutable {
+        if (peers_[p].conn_gen != gen) return;
+        if (ok && data) {
+          rq.digest = Checksum64(*data);
+        } else {
+          if (!ok) OnLocalDiskError(vol);
+          rq.kind = static_cast<uint8_t>(ResyncKind::kData);
+        }
+        Send(p, rq);
+      });
+    } else {
+      Send(p, rq);
+    }
+    ++issued;
+  }
+  MaybeFinishResync(p, vol);
+}
+
+void ResourceImpl::OnResyncRequest(int p, const ResyncRequest& m) {
+  if (m.dagtag_node != 0xff && m.dagtag_node != self_ && m.dagtag_node < kMaxNodes) {
+    const Peer& prim = peers_[m.dagtag_node];
+    if (prim.exists && prim.conn == ConnState::kConnected && prim.last_dagtag < m.dagtag) {
+      peers_[p].rs_waiting.push_back(m);
+      return;
+    }
+  }
+  ServeResyncRequest(p, m);
+}
+
+void ResourceImpl::RetryWaitingResyncRequests() {
+  for (int p = 0; p < kMaxNodes; ++p) {
+    Peer& pr = peers_[p];
+    if (pr.rs_waiting.empty()) continue;
+    std::deque<ResyncRequest> waiting = std::move(pr.rs_waiting);
+    pr.rs_waiting.clear();
+    for (const ResyncRequest& m : waiting) OnResyncRequest(p, m);
+  }
+}
+
+void ResourceImpl::ServeResyncRequest(int p, const ResyncRequest& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  auto reply_error = [&] {
+    ResyncReply r;
+    r.vnr = m.vnr;
+    r.offset = m.offset;
+    r.length = m.length;
+    r.result = static_cast<uint8_t>(ResyncResult::kError);
+    Send(p, r);
+  };
+  if (vol < 0) return reply_error();
+  Volume& v = volumes_[vol];
+  if (!v.attached || v.disk < DiskState::kOutdated || m.offset + m.length > v.bitmaps[0].size() * kBlockBytes)
+    return reply_error();
+  uint32_t gen = peers_[p].conn_gen;
+  // Read only after local writes to the block have landed, so the reply is
+  // never older than data already sent to the target.
+  WhenNotBusy(vol, m.offset, m.length, [this, p, vol, gen, m] {
+    DiskIo io;
+    io.vnr = volumes_[vol].vnr;
+    io.op = DiskOp::kRead;
+    io.offset = m.offset;
+    io.length = m.length;
+    SubmitIo(std::move(io), [this, p, vol, gen, m](bool ok, SharedBytes data) {
+      if (!ok) OnLocalDiskError(vol);
+      if (peers_[p].conn_gen != gen) return;
+      ResyncReply r;
+      r.vnr = m.vnr;
+      r.offset = m.offset;
+      r.length = m.length;
+      if (!ok || !data) {
+        r.result = static_cast<uint8_t>(ResyncResult::kError);
+      } else if (static_cast<ResyncKind>(m.kind) == ResyncKind::kChecksum && Checksum64(*data) == m.digest) {
+        r.result = static_cast<uint8_t>(ResyncResult::kInSync);
+      } else {
+        r.result = static_cast<uint8_t>(ResyncResult::kData);
+        r.payload = std::move(data);
+      }
+      Send(p, std::move(r));
+    });
+  });
+}
+
+void ResourceImpl::OnResyncReply(int p, const ResyncReply& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol < 0) return;
+  PeerDevice& d = peers_[p].dev[vol];
+  uint64_t b = m.offset / kBlockBytes;
+  if (!d.rs_in_flight.erase(b)) return;
+  d.rs_sectors_in += m.length / kSectorSize;
+  Volume& v = volumes_[vol];
+  if (d.rs_superseded.erase(b)) {
+    // Application data reached the block after we asked: the reply may be
+    // older. The bit stays set (if the write did not cover the block) and
+    // the block is requested again.
+    MaybeFinishResync(p, vol);
+    return;
+  }
+  auto ack = [this, p, m](bool ok) {
+    ResyncAck a;
+    a.vnr = m.vnr;
+    a.offset = m.offset;
+    a.length = m.length;
+    a.ok = ok ? 1 : 0;
+    Send(p, a);
+  };
+  switch (static_cast<ResyncResult>(m.result)) {
+    case ResyncResult::kInSync:
+      MarkInSync(vol, p, m.offset, m.length);
+      ++d.rs_done;
+      ack(true);
+      MaybeFinishResync(p, vol);
+      return;
+    case ResyncResult::kError:
+      EmitEvent(Fmt("resync read error on %s at offset %llu", peers_[p].name.c_str(),
+                    static_cast<unsigned long long>(m.offset)));
+      DropConn(p, ConnState::kProtocolError);
+      return;
+    case ResyncResult::kData:
+      break;
+  }
+  if (!m.payload || m.payload->size() != m.length || !v.attached) {
+    DropConn(p, ConnState::kProtocolError);
+    return;
+  }
+  uint32_t gen = peers_[p].conn_gen;
+  // Resync data is written with FUA: a bit is cleared only once its data is
+  // durable (a crash must not leave a clean bit over lost data).
+  BusyAdd(vol, m.offset, m.length);
+  d.rs_in_flight.insert(b);  // still ours until written
+  DiskIo io;
+  io.vnr = v.vnr;
+  io.op = DiskOp::kWrite;
+  io.offset = m.offset;
+  io.length = m.length;
+  io.fua = true;
+  io.data = m.payload;
+  SubmitIo(std::move(io), [this, p, vol, gen, m, b, ack](bool ok, SharedBytes) {
+    BusyRelease(vol, m.offset, m.length);
+    if (!ok) OnLocalDiskError(vol);
+    if (peers_[p].conn_gen != gen) return;
+    PeerDevice& dd = peers_[p].dev[vol];
+    dd.rs_in_flight.erase(b);
+    bool superseded = dd.rs_superseded.erase(b) > 0;
+    if (ok && !superseded) {
+      MarkInSync(vol, p, m.offset, m.length);
+      ++dd.rs_done;
+    }
+    ack(ok && !superseded);
+    MaybeFinishResync(p, vol);
+  });
+}
+
+void ResourceImpl::OnResyncAck(int p, const ResyncAck& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol < 0) return;
+  if (m.ok) {
+    MarkInSync(vol, p, m.offset, m.length);
+    ++peers_[p].dev[vol].rs_done;
+  }
+}
+
+void ResourceImpl::MaybeFinishResync(int p, int vol) {
+  PeerDevice& d = peers_[p].dev[vol];
+  Volume& v = volumes_[vol];
+  int slot = SlotOf(v, p);
+  if (d.repl != ReplState::kSyncTarget || slot < 0 || !d.rs_in_flight.empty()) return;
+  if (v.bitmaps[slot].Count() != 0) return;
+  FinishResyncTarget(p, vol);
+}
+
+// The target adopts the source's generation (§5.3) and tells the source.
+void ResourceImpl::FinishResyncTarget(int p, int vol) {
+  Volume& v = volumes_[vol];
+  PeerDevice& d = peers_[p].dev[vol];
+  DiskState src = d.peer_disk;
+  SetRepl(p, vol, ReplState::kEstablished);
+  uint64_t cur = d.peer_uuids.current & ~kUuidPrimaryBit;
+  if (cur != 0 && cur != v.sb.current_uuid) {
+    PushHistory(vol, v.sb.current_uuid);
+    v.sb.current_uuid = cur;
+  }
+  for (uint64_t h : d.peer_uuids.history) PushHistory(vol, h);
+  v.sb.peers[p].bitmap_uuid = 0;
+  v.sb.flags &= ~kMdCrashedPrimary;
+  // Another paused resync may still have work.
+  bool more = false;
+  for (int q = 0; q < kMaxNodes; ++q) {
+    if (q == p || !peers_[q].exists) continue;
+    if (peers_[q].dev[vol].repl == ReplState::kPausedSyncT) {
+      SetRepl(q, vol, ReplState::kSyncTarget);
+      more = true;
+      break;
+    }
+  }
+  if (!more) SetDisk(vol, src == DiskState::kUpToDate ? DiskState::kUpToDate
+                          : src >= DiskState::kOutdated ? src : DiskState::kInconsistent);
+  EmitEvent(Fmt("resync-finished name:%s peer-node-id:%d volume:%u kib:%llu", cfg_.name.c_str(), p,
+                v.vnr.value(), static_cast<unsigned long long>(d.rs_done * 4)));
+  WriteDirtyBitmapPages(vol, nullptr);
+  WriteSuperblock(vol, nullptr);
+  Uuids u;
+  u.vnr = v.vnr.value();
+  u.current = v.sb.current_uuid;
+  for (int i = 0; i < kMaxNodes; ++i) u.bitmap_uuids.push_back(v.sb.peers[i].bitmap_uuid);
+  for (uint64_t h : v.sb.history)
+    if (h) u.history.push_back(h);
+  u.flags = kUuidFlagResync;
+  u.disk = static_cast<uint8_t>(v.disk);
+  Send(p, u);
+  dirty_ = true;
+}
+
+void ResourceImpl::AbortResync(int p, int vol) {
+  PeerDevice& d = peers_[p].dev[vol];
+  d.rs_in_flight.clear();
+  d.rs_superseded.clear();
+  if (peers_[p].conn == ConnState::kConnected) SetRepl(p, vol, ReplState::kEstablished);
+}
+
+// --- online verify (§8.4) ----------------------------------------------------------------
+
+void ResourceImpl::VerifyStep(int p, int vol) {
+  PeerDevice& d = peers_[p].dev[vol];
+  if (d.repl != ReplState::kVerifyS) return;
+  Volume& v = volumes_[vol];
+  uint64_t n = 0;
+  while (n < kVerifyPerStep && d.ov_cursor < d.ov_end) {
+    VerifyRequest rq;
+    rq.vnr = v.vnr.value();
+    rq.offset = d.ov_cursor * kBlockBytes;
+    rq.length = static_cast<uint32_t>(kBlockBytes);
+    Send(p, rq);
+    ++d.ov_cursor;
+    ++d.ov_in_flight;
+    ++n;
+  }
+  if (d.ov_cursor >= d.ov_end && d.ov_in_flight == 0) {
+    SetRepl(p, vol, ReplState::kEstablished);
+    EmitEvent(Fmt("verify-finished name:%s peer-node-id:%d volume:%u out-of-sync-kib:%llu",
+                  cfg_.name.c_str(), p, v.vnr.value(),
+                  static_cast<unsigned long long>(d.ov_out_of_sync * 4)));
+    VerifyResult done;
+    done.vnr = v.vnr.value();
+    done.length = 0;
+    Send(p, done);
+  }
+}
+
+void ResourceImpl::OnVerifyRequest(int p, const VerifyRequest& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol < 0 || !volumes_[vol].attached) return;
+  if (peers_[p].dev[vol].repl == ReplState::kEstablished) SetRepl(p, vol, ReplState::kVerifyT);
+  DiskIo io;
+  io.vnr = volumes_[vol].vnr;
+  io.op = DiskOp::kRead;
+  io.offset = m.offset;
+  io.length = m.length;
+  uint32_t gen = peers_[p].conn_gen;
+  SubmitIo(std::move(io), [this, p, vol, gen, m](bool ok, SharedBytes data) {
+    if (!ok) OnLocalDiskError(vol);
+    if (peers_[p].conn_gen != gen) return;
+    VerifyReply r;
+    r.vnr = m.vnr;
+    r.offset = m.offset;
+    r.length = m.length;
+    r.digest = ok && data ? Checksum64(*data) : 0;
+    Send(p, r);
+  });
+}
+
+void ResourceImpl::OnVerifyReply(int p, const VerifyReply& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol < 0 || !volumes_[vol].attached) return;
+  // Online verify never blocks application I/O: it compares what is there.
+  DiskIo io;
+  io.vnr = volumes_[vol].vnr;
+  io.op = DiskOp::kRead;
+  io.offset = m.offset;
+  io.length = m.length;
+  uint32_t gen = peers_[p].conn_gen;
+  SubmitIo(std::move(io), [this, p, vol, gen, m](bool ok, SharedBytes data) {
+    if (!ok) OnLocalDiskError(vol);
+    if (peers_[p].conn_gen != gen) return;
+    PeerDevice& d = peers_[p].dev[vol];
+    if (d.ov_in_flight) --d.ov_in_flight;
+    bool in_sync = ok && data && Checksum64(*data) == m.digest;
+    if (!in_sync) {
+      ++d.ov_out_of_sync;
+      MarkOutOfSync(vol, p, m.offset, m.length);
+      EmitEvent(Fmt("Out of sync: start=%llu, size=%u (sectors)",
+                    static_cast<unsigned long long>(m.offset / kSectorSize), m.length / kSectorSize));
+    }
+    VerifyResult r;
+    r.vnr = m.vnr;
+    r.offset = m.offset;
+    r.length = m.length;
+    r.in_sync = in_sync ? 1 : 0;
+    Send(p, r);
+    AfterInput();
+  });
+}
+
+void ResourceImpl::OnVerifyResult(int p, const VerifyResult& m) {
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol < 0) return;
+  if (m.length == 0) {
+    if (peers_[p].dev[vol].repl == ReplState::kVerifyT) SetRepl(p, vol, ReplState::kEstablished);
+    return;
+  }
+  if (!m.in_sync) MarkOutOfSync(vol, p, m.offset, m.length);
+}
+
+}  // namespace tandem::engine
