@@ -1,7 +1,7 @@
 // tandem-sim: runs simulator scenarios over one seed or a range of seeds.
 //
 //   tandem-sim [--scenario NAME] [--seed N | --seeds A..B] [--verbose]
-//              [--broken-flush] [--trace-lines N] [--list]
+//              [--broken-flush] [--trace-lines N] [--trace-messages] [--list]
 //
 // A broken invariant prints "VIOLATION seed=N: <what>" and the end of the
 // trace; the exit code is then 1. `tandem-sim --seed N` reproduces a run.
@@ -41,9 +41,10 @@ void OnAbort(int) {
 
 int Usage(const char* error) {
   if (error) std::fprintf(stderr, "tandem-sim: %s\n", error);
-  std::fprintf(stderr,
-               "usage: tandem-sim [--scenario NAME] [--seed N | --seeds A..B] [--verbose]\n"
-               "                  [--broken-flush] [--trace-lines N] [--list]\n");
+  std::fprintf(
+      stderr,
+      "usage: tandem-sim [--scenario NAME] [--seed N | --seeds A..B] [--verbose]\n"
+      "                  [--broken-flush] [--trace-lines N] [--trace-messages] [--list]\n");
   return 2;
 }
 
@@ -88,6 +89,8 @@ int main(int argc, char** argv) {
       ++i;
     } else if (arg == "--verbose") {
       config.verbose = true;
+    } else if (arg == "--trace-messages") {
+      config.trace_messages = true;
     } else if (arg == "--broken-flush") {
       config.broken_flush = true;
     } else if (arg == "--list") {

@@ -65,7 +65,9 @@ void Checkers::CheckRoles() {
 }
 
 void Checkers::OnAppComplete(NodeId node, const engine::AppRequest& req, const AppResult& r) {
-  if (!r.ok()) return;
+  // Quorum guards promotion and writes; a Primary without quorum may still
+  // serve reads (drbd-semantics.md §7.1), so reads are not checked.
+  if (!r.ok() || req.op == engine::AppOp::kRead) return;
   if (cluster_->config(node).options.quorum == engine::kQuorumOff) return;
   std::optional<ResourceStatus> st = cluster_->Status(node);
   if (!st) return;

@@ -7,8 +7,10 @@
 //     know about a Primary it cannot reach, so this is checked per group of
 //     nodes connected to each other: no two Primaries ever see each other
 //     Connected (CheckRoles, after every workload step).
-//  2. With quorum on, no application I/O completes ok on a node that reports
-//     quorum:no at that moment (OnAppComplete, for every completion).
+//  2. With quorum on, no application write (write, flush, trim, write-zeroes)
+//     completes ok on a node that reports quorum:no at that moment
+//     (OnAppComplete, for every completion). Reads are exempt: quorum guards
+//     promotion and writes (drbd-semantics.md §7.1).
 //  3. A read returns the latest acknowledged write to each block or a newer
 //     one (History::CheckRead; the workload calls it per read).
 //  4. After healing and quiescence every diskful replica is UpToDate and the

@@ -18,6 +18,7 @@ HistoryOptions HistoryOptionsFor(const ClusterOptions& options) {
   h.volumes = options.volumes;
   h.blocks_per_volume = options.volume_bytes / kAppBlock;
   h.fua_is_durable = options.options.protocol == engine::WireProtocol::kC;
+  h.ack_raises_floor = h.fua_is_durable;
   for (int i = 0; i < options.nodes; ++i) h.node_names.push_back(NodeNameFor(i));
   return h;
 }

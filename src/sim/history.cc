@@ -91,7 +91,8 @@ void History::EndWrite(uint64_t seq, WriteOutcome outcome, Time now) {
     case WriteOutcome::kAcked:
       ++stats_.acked;
       last_ack_node_ = r.node;
-      for (uint64_t b = r.first_block; b < r.first_block + r.blocks; ++b) {
+      for (uint64_t b = r.first_block; b < r.first_block + r.blocks && options_.ack_raises_floor;
+           ++b) {
         Block& blk = Blk(r.vnr, b);
         blk.floor = std::max(blk.floor, seq);
       }

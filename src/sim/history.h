@@ -5,7 +5,8 @@
 // precondition), so the writes to one block are totally ordered by their
 // sequence number. For every block the history keeps a floor: the write a read
 // must show, or a newer one.
-// - When a write is acknowledged (kOk) it becomes the floor of its blocks.
+// - When a write is acknowledged (kOk) it becomes the floor of its blocks
+//   (not with protocol A, see HistoryOptions).
 // - When a write becomes durable-acknowledged (acked with FUA, or acked on a
 //   node before a flush was submitted there and that flush completed ok), it
 //   raises the floor (it must survive anything).
@@ -54,9 +55,11 @@ struct WriteRecord {
 struct HistoryOptions {
   int volumes = 1;
   uint64_t blocks_per_volume = 0;
-  // Protocol A acknowledges before peers have the data: only flushes make
-  // writes durable there.
+  // Protocol A acknowledges before peers have the data: an acknowledged write
+  // may be lost in a failover, so only flushes make writes durable and only
+  // durable writes raise the floor.
   bool fua_is_durable = true;
+  bool ack_raises_floor = true;
   std::vector<std::string> node_names;  // for messages; "node <id>" otherwise
 };
 
@@ -108,7 +111,7 @@ class History {
 
   struct Stats {
     uint64_t writes = 0, acked = 0, durable = 0, rejected = 0, unknown = 0;
-    uint64_t flushes = 0, flushes_ok = 0, reads_checked = 0, crashes = 0;
+    uint64_t flushes = 0, flushes_ok = 0, crashes = 0;
   };
   const Stats& stats() const { return stats_; }
 

@@ -117,6 +117,7 @@ RunResult FlushDurability(const RunConfig& config) {
   o.options.on_no_quorum = engine::OnNoQuorum::kIoError;
   o.broken_flush = config.broken_flush;
   o.verbose = config.verbose;
+  o.trace_messages = config.trace_messages;
   o.trace_capacity = config.trace_lines;
   o.disk.crash_keep_weight = 0;  // every unflushed write is lost
   o.disk.crash_tear_weight = 0;
@@ -188,6 +189,7 @@ RunResult RunRandom(const RunConfig& config,
     configure(sim, &setup);
     setup.cluster.broken_flush = config.broken_flush;
     setup.cluster.verbose = config.verbose;
+    setup.cluster.trace_messages = config.trace_messages;
     setup.cluster.trace_capacity = config.trace_lines;
     return setup.cluster;
   });
@@ -198,7 +200,7 @@ RunResult RunRandom(const RunConfig& config,
   std::string summary =
       Describe(setup.cluster) + " ops=" + std::to_string(ws.ops) +
       " writes=" + std::to_string(hs.writes) + " acked=" + std::to_string(hs.acked) +
-      " durable=" + std::to_string(hs.durable) + " reads=" + std::to_string(hs.reads_checked) +
+      " durable=" + std::to_string(hs.durable) + " reads=" + std::to_string(ws.reads) +
       " faults=" + std::to_string(ws.faults) + " failovers=" + std::to_string(ws.failovers);
   return h.Result(summary);
 }

@@ -16,9 +16,10 @@ namespace tandem::sim {
 
 struct RunConfig {
   uint64_t seed = 1;
-  bool verbose = false;       // print the trace as it happens
-  bool broken_flush = false;  // ResourceConfig::TEST_broken_flush
-  size_t trace_lines = 400;   // kept for the report of a failed run
+  bool verbose = false;         // print the trace as it happens
+  bool trace_messages = false;  // a trace line per message sent
+  bool broken_flush = false;    // ResourceConfig::TEST_broken_flush
+  size_t trace_lines = 400;     // kept for the report of a failed run
 };
 
 struct Scenario {

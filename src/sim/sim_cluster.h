@@ -53,7 +53,8 @@ struct ClusterOptions {
   NetworkOptions net;
   bool codec_round_trip = true;
   size_t trace_capacity = 400;
-  bool verbose = false;  // print every trace line as it happens
+  bool verbose = false;         // print every trace line as it happens
+  bool trace_messages = false;  // one trace line per message sent and per timer
   std::string resource = "r0";
   uint64_t max_events = 20'000'000;  // a run that needs more is declared stuck
 };
@@ -144,6 +145,8 @@ class SimCluster : private NetEndpoint {
   size_t app_inflight(NodeId n) const { return N(n).app.size(); }
   size_t app_inflight() const;
   size_t admin_inflight() const { return admin_.size(); }
+  // AdminDone actions with cookie 0 (never issued by the host) that were ignored.
+  uint64_t stray_admin_done() const { return stray_admin_done_; }
   // Sees every completion before its callback (invariant checkers).
   void SetAppObserver(AppObserver observer) { app_observer_ = std::move(observer); }
 
@@ -225,6 +228,7 @@ class SimCluster : private NetEndpoint {
   AppObserver app_observer_;
   std::string failure_;
   std::deque<std::string> trace_;
+  uint64_t stray_admin_done_ = 0;
 };
 
 }  // namespace tandem::sim

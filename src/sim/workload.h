@@ -54,7 +54,7 @@ struct WorkloadOptions {
   double fua_chance = 0.15;
   double auto_promote_chance = 0.5;  // a session opens with OpenForWrite instead of Primary
   FaultOptions faults;
-  Time heal_timeout = 600 * kSec;
+  Time heal_timeout = 300 * kSec;
 };
 
 struct WorkloadStats {
