@@ -2,9 +2,10 @@
 // peer (drbd-semantics.md §4.2). Keeps a running count of set bits.
 //
 // Compact encoding (for the bitmap exchange, drbd-semantics.md §8.1): run
-// lengths of alternating clear/set bits, each run length VLI-encoded; see
-// docs/replication-protocol.md "Bitmap encoding". EncodeCompact falls back to
-// the plain little-endian word encoding when that is shorter.
+// lengths of alternating clear/set bits, each run length varint-encoded.
+// EncodeCompact falls back to
+// the plain little-endian word encoding when that is shorter. The byte format
+// is specified in docs/bitmap-encoding.md.
 #pragma once
 
 #include <cstdint>

@@ -4,10 +4,11 @@
 // docs/metadata-format.md; this header and metadata.cc are its only
 // implementation.
 //
-// The metadata area is one contiguous region. Internal metadata sits at the
-// end of the backing device (the host maps area offsets to
-// backing_bytes - md_bytes + offset); external metadata starts at offset 0 of
-// its own file.
+// The metadata area is one contiguous region. Internal metadata starts at
+// byte MdLayout::usable_bytes of the backing device (the host maps area offset
+// x to usable_bytes + x; for backing sizes that are a multiple of 4 KiB this is
+// backing_bytes - md_bytes); external metadata starts at offset 0 of its own
+// file.
 #pragma once
 
 #include <array>

@@ -126,12 +126,12 @@ struct SpecType {
 };
 const std::vector<SpecType> kSpecTypes = {
     {1, "Hello", 21},          {2, "AuthResponse", 4},  {10, "Params", 6},
-    {11, "Sizes", 18},         {12, "Uuids", 31},       {13, "State", 17},
+    {11, "Sizes", 18},         {12, "Uuids", 31},       {13, "State", 25},
     {20, "TwopcPrepare", 15},  {21, "TwopcReply", 38},  {22, "TwopcCommit", 28},
     {23, "TwopcAbort", 4},     {30, "Data", 42},        {31, "Barrier", 4},
     {32, "BarrierAck", 8},     {33, "WriteAck", 23},    {34, "OutOfSync", 14},
-    {35, "ReadRequest", 22},   {36, "ReadReply", 15},   {40, "Bitmap", 14},
-    {41, "ResyncRequest", 23}, {42, "ResyncReply", 19}, {43, "ResyncAck", 15},
+    {35, "ReadRequest", 22},   {36, "ReadReply", 15},   {40, "Bitmap", 15},
+    {41, "ResyncRequest", 32}, {42, "ResyncReply", 19}, {43, "ResyncAck", 15},
     {44, "VerifyRequest", 14}, {45, "VerifyReply", 22}, {46, "VerifyResult", 15},
     {47, "CurrentUuid", 10},   {50, "Ping", 0},         {51, "PingAck", 0},
 };
@@ -326,8 +326,10 @@ TEST(GoldenBytes, State) {
   s.flags = kStateQuorum;
   s.disks = {9, 9};  // UpToDate, UpToDate
   s.connected_mask = 0x6;
-  EXPECT_EQ(Encode(s), FromHex("31444e54 0100 0d00 13000000 00000000"
-                               "01 01000000 02000000 0909 0600000000000000"));
+  s.primary_mask = 0x2;
+  EXPECT_EQ(Encode(s), FromHex("31444e54 0100 0d00 1b000000 00000000"
+                               "01 01000000 02000000 0909 0600000000000000"
+                               "0200000000000000"));
 }
 
 TEST(GoldenBytes, DecodeGivesBackTheMessage) {
