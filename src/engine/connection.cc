@@ -138,6 +138,11 @@ UuidSide ResourceImpl::MyUuidSide(int p, int vol) const {
   u.primary = role_ == Role::kPrimary;
   u.disk = !v.attached ? DiskState::kDiskless
            : v.disk == DiskState::kNegotiating ? v.md_disk : v.disk;
+  // A Primary re-attaching a disk served from its peers meanwhile: that disk
+  // is not what the application saw, so it is at best Consistent.
+  if (v.attached && v.disk == DiskState::kNegotiating && role_ == Role::kPrimary &&
+      u.disk == DiskState::kUpToDate)
+    u.disk = DiskState::kConsistent;
   int slot = SlotOf(v, p);
   u.dirty_bits = (v.attached && slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size())
                      ? v.bitmaps[slot].Count()
@@ -339,11 +344,11 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   pol.quorum_enabled = opts_.quorum != kQuorumOff;
   HandshakeDecision dec = DecideSync(self, peer, pol, self_ < p);
   if (v.disk == DiskState::kNegotiating) {
-    // The negotiation resolves: as the metadata said unless we become target.
+    // The negotiation resolves: as we claimed unless we become target.
     SetDisk(vol, dec.outcome == HandshakeOutcome::kBecomeTarget ? DiskState::kOutdated
-                 : v.md_disk == DiskState::kUpToDate          ? DiskState::kConsistent
-                                                               : v.md_disk);
-    if (dec.outcome != HandshakeOutcome::kBecomeTarget && v.md_disk == DiskState::kUpToDate)
+                 : self.disk == DiskState::kUpToDate           ? DiskState::kConsistent
+                                                                : self.disk);
+    if (dec.outcome != HandshakeOutcome::kBecomeTarget && self.disk == DiskState::kUpToDate)
       SetDisk(vol, DiskState::kUpToDate);
   }
   EmitEvent(Fmt("handshake name:%s peer-node-id:%d volume:%u %s", cfg_.name.c_str(), p,
@@ -357,11 +362,20 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   if (out == HandshakeOutcome::kNoSync && (self.dirty_bits || peer.dirty_bits) &&
       self.disk >= DiskState::kOutdated && peer.disk >= DiskState::kOutdated) {
     bool i_source;
-    if (self.primary != peer.primary) i_source = self.primary;
-    else if (self.disk != peer.disk) i_source = self.disk > peer.disk;
+    if (self.disk != peer.disk) i_source = self.disk > peer.disk;
+    else if (self.primary != peer.primary) i_source = self.primary;
     else i_source = self_ < p;
     out = i_source ? HandshakeOutcome::kBecomeSource : HandshakeOutcome::kBecomeTarget;
     prep = BitmapPrep::kUse;
+  }
+  // A disk that is itself Inconsistent (a SyncTarget elsewhere, or fresh)
+  // cannot be a source; decide again once it is UpToDate (MaybeRehandshake).
+  if ((out == HandshakeOutcome::kBecomeSource && self.disk <= DiskState::kInconsistent) ||
+      (out == HandshakeOutcome::kBecomeTarget && peer.disk <= DiskState::kInconsistent)) {
+    EmitEvent("resync deferred: the source disk is not consistent yet");
+    SetRepl(p, vol, ReplState::kEstablished);
+    SetPeerDisk(p, vol, peer.disk);
+    return;
   }
   switch (out) {
     case HandshakeOutcome::kNoSync: {
@@ -478,6 +492,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   } else {
     SetConn(p, ConnState::kStandAlone);
   }
+  if (!pr.disconnect_done.empty()) FinishDisconnect(p);
   if (handshaking_ == 0 && !frozen_.empty()) {
     auto held = std::move(frozen_);
     frozen_.clear();
@@ -546,6 +561,10 @@ void ResourceImpl::OnTwopcPrepare(int p, const TwopcPrepare& m) {
         SetPeerDisk(p, static_cast<int>(vol), DiskState::kOutdated);
       }
     }
+    TwopcReply ack;
+    ack.tid = 0;
+    ack.vote = static_cast<uint8_t>(TwopcVote::kYes);
+    Send(p, ack);
     return;
   }
   TwopcReply reply;
@@ -621,6 +640,10 @@ void ResourceImpl::TwopcMaybeReply() {
 }
 
 void ResourceImpl::OnTwopcReply(int p, const TwopcReply& m) {
+  if (m.tid == 0) {
+    if (!peers_[p].disconnect_done.empty()) FinishDisconnect(p);
+    return;
+  }
   if (!twopc_ || twopc_->tid != m.tid || !(twopc_->waiting & (1ull << p))) return;
   Twopc& t = *twopc_;
   t.waiting &= ~(1ull << p);

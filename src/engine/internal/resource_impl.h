@@ -159,6 +159,9 @@ struct Peer {
   bool discard_my_data = false;
   bool reconnect = false;     // was Connected and lost it without our restart
   bool lost_as_primary = false;  // both were Primary when the connection was lost
+  // A graceful disconnect waiting for the peer to acknowledge its notice.
+  std::vector<std::function<void()>> disconnect_done;
+  Time disconnect_deadline = 0;
   std::vector<PeerDevice> dev;  // by volume index
   // Transfer log (we are the writer): epochs sent and not yet barrier-acked.
   std::deque<TlEpoch> tl;
@@ -219,6 +222,8 @@ class ResourceImpl {
   void Connect(uint64_t cookie, NodeId peer, bool discard_my_data);
   void ConnectAll(uint64_t cookie);
   void Disconnect(uint64_t cookie, NodeId peer);
+  void DisconnectImpl(int peer, std::function<void()> done);
+  void FinishDisconnect(int peer);
   void Down(uint64_t cookie);
   void Primary(uint64_t cookie, bool force);
   void Secondary(uint64_t cookie, bool force);
