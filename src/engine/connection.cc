@@ -348,7 +348,8 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     SetDisk(vol, dec.outcome == HandshakeOutcome::kBecomeTarget ? DiskState::kOutdated
                  : self.disk == DiskState::kUpToDate           ? DiskState::kConsistent
                                                                 : self.disk);
-    if (dec.outcome != HandshakeOutcome::kBecomeTarget && self.disk == DiskState::kUpToDate)
+    // Without fencing, Consistent becomes UpToDate on connect (may_be_up_to_date).
+    if (dec.outcome != HandshakeOutcome::kBecomeTarget && self.disk >= DiskState::kConsistent)
       SetDisk(vol, DiskState::kUpToDate);
   }
   EmitEvent(Fmt("handshake name:%s peer-node-id:%d volume:%u %s", cfg_.name.c_str(), p,
@@ -381,9 +382,11 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     case HandshakeOutcome::kNoSync: {
       SetRepl(p, vol, ReplState::kEstablished);
       SetPeerDisk(p, vol, peer.disk);
-      // Outdated/Consistent follows a stable UpToDate peer (§2.3).
-      if ((v.disk == DiskState::kOutdated || v.disk == DiskState::kConsistent) &&
-          peer.disk == DiskState::kUpToDate && self.current == peer.current)
+      // Outdated follows a stable UpToDate peer; Consistent becomes UpToDate
+      // (no fencing: may_be_up_to_date) (§2.3).
+      if ((v.disk == DiskState::kOutdated && peer.disk == DiskState::kUpToDate &&
+           self.current == peer.current) ||
+          v.disk == DiskState::kConsistent)
         SetDisk(vol, DiskState::kUpToDate);
       if (v.sb.peers[p].bitmap_uuid != 0 && self.current == (peer.current & ~1ull)) {
         PushHistory(vol, v.sb.peers[p].bitmap_uuid);

@@ -213,9 +213,13 @@ struct Data {
   uint64_t dagtag = 0;
   uint32_t flags = 0;     // DataFlag
   uint32_t epoch = 0;
+  // Node mask of every node the writer sends this payload to. A receiver
+  // marks the blocks out of sync towards diskful nodes outside the mask: they
+  // miss this write (a light form of DRBD's peer-acks, §3.6).
+  uint64_t receivers = 0;
   SharedBytes payload;
   template <class V> void Fields(V& v) {
-    v(vnr), v(id), v(offset), v(length), v(dagtag), v(flags), v(epoch), v(payload);
+    v(vnr), v(id), v(offset), v(length), v(dagtag), v(flags), v(epoch), v(receivers), v(payload);
   }
 };
 

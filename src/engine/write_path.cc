@@ -215,10 +215,14 @@ void ResourceImpl::IssueWrite(AppReq& r) {
       MaybeComplete(seq);
     });
   }
+  uint64_t receivers = 0;
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (peers_[p].exists && ShouldSendData(p, r.vol)) receivers |= 1ull << p;
+  if (v.attached && v.disk >= DiskState::kInconsistent) receivers |= 1ull << self_;
   for (int p = 0; p < kMaxNodes; ++p) {
     Peer& pr = peers_[p];
     if (!pr.exists) continue;
-    if (ShouldSendData(p, r.vol)) {
+    if (receivers & (1ull << p)) {
       Data d;
       d.vnr = v.vnr.value();
       d.id = seq;
@@ -227,6 +231,7 @@ void ResourceImpl::IssueWrite(AppReq& r) {
       d.dagtag = dagtag_;
       d.flags = flags;
       d.epoch = cur_epoch_;
+      d.receivers = receivers;
       d.payload = r.req.op == AppOp::kWrite ? r.req.data : nullptr;
       const PeerDevice& pd = pr.dev[r.vol];
       bool syncing = pd.repl == ReplState::kSyncSource || pd.repl == ReplState::kPausedSyncS;
@@ -485,15 +490,11 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
     for (uint64_t b = d.offset / kBlockBytes; b <= (d.offset + d.length - 1) / kBlockBytes; ++b)
       if (pd.rs_in_flight.count(b)) pd.rs_superseded.insert(b);
   }
-  // The writer's own disk is gone (detached): it misses this write.
-  if (IsDiskfulPeer(peer) && pr.dev[vol].peer_disk < DiskState::kInconsistent)
-    MarkOutOfSync(vol, peer, d.offset, d.length);
-  // Peers that did not get this write directly from us may lack it.
+  // Every diskful node the writer did not send the payload to (its own
+  // detached disk included) misses this write.
   for (int q = 0; q < kMaxNodes; ++q) {
-    if (q == peer || !IsDiskfulPeer(q)) continue;
-    if (peers_[q].conn != ConnState::kConnected || !(peers_[peer].connected_mask & (1ull << q)) ||
-        peers_[q].dev[vol].peer_disk < DiskState::kInconsistent)
-      MarkOutOfSync(vol, q, d.offset, d.length);
+    if (q == self_ || !IsDiskfulPeer(q)) continue;
+    if (!(d.receivers & (1ull << q))) MarkOutOfSync(vol, q, d.offset, d.length);
   }
   pr.rx_epoch_active[d.epoch]++;
   uint32_t gen = pr.conn_gen;
