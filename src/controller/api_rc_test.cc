@@ -37,7 +37,8 @@ TEST(ApiRcTest, HttpStatusFollowsFirstError) {
   ApiCallRc parse;
   parse.ret_code = static_cast<int64_t>(kApiCallParseError);
   EXPECT_EQ(HttpStatusFor({parse}, 200), 400);
-  EXPECT_EQ(HttpStatusFor({Info(0, 0, kInfoPropSet, ""), Error(0, 0, kFailNotFoundNode, "")}, 200), 404);
+  EXPECT_EQ(HttpStatusFor({Info(0, 0, kInfoPropSet, ""), Error(0, 0, kFailNotFoundNode, "")}, 200),
+            404);
 }
 
 }  // namespace

@@ -58,7 +58,8 @@ Status ReadInt64(const json::object& o, std::string_view key, int64_t* out) {
   if (v->is_int64()) {
     *out = v->as_int64();
   } else if (v->is_uint64()) {
-    if (v->as_uint64() > static_cast<uint64_t>(INT64_MAX)) return TypeError(key, "a 64-bit integer");
+    if (v->as_uint64() > static_cast<uint64_t>(INT64_MAX))
+      return TypeError(key, "a 64-bit integer");
     *out = static_cast<int64_t>(v->as_uint64());
   } else if (v->is_double()) {
     double d = v->as_double();
@@ -511,7 +512,9 @@ std::string EncodeRow(const ControllerProps& row) {
   return json::serialize(o);
 }
 std::string EncodeRow(const Node& row) { return json::serialize(NodeToJson(row)); }
-std::string EncodeRow(const StoragePoolDefinition& row) { return json::serialize(PoolDefToJson(row)); }
+std::string EncodeRow(const StoragePoolDefinition& row) {
+  return json::serialize(PoolDefToJson(row));
+}
 std::string EncodeRow(const StoragePool& row) { return json::serialize(PoolToJson(row)); }
 std::string EncodeRow(const ResourceGroup& row) { return json::serialize(RgToJson(row)); }
 std::string EncodeRow(const VolumeGroup& row) {
@@ -542,9 +545,13 @@ Result<json::object> ParseObject(std::string_view text) {
   return std::move(v.as_object());
 }
 
-Status DecodeRow(const json::object& o, ControllerProps* out) { return ReadProps(o, "props", &out->props); }
+Status DecodeRow(const json::object& o, ControllerProps* out) {
+  return ReadProps(o, "props", &out->props);
+}
 Status DecodeRow(const json::object& o, Node* out) { return NodeFromJson(o, out); }
-Status DecodeRow(const json::object& o, StoragePoolDefinition* out) { return PoolDefFromJson(o, out); }
+Status DecodeRow(const json::object& o, StoragePoolDefinition* out) {
+  return PoolDefFromJson(o, out);
+}
 Status DecodeRow(const json::object& o, StoragePool* out) { return PoolFromJson(o, out); }
 Status DecodeRow(const json::object& o, ResourceGroup* out) { return RgFromJson(o, out); }
 Status DecodeRow(const json::object& o, VolumeGroup* out) {
@@ -566,10 +573,14 @@ template <class T>
 Status LoadRows(const TableRows& rows, Table<T>* table) {
   for (const auto& [key, data] : rows) {
     auto o = ParseObject(data);
-    if (!o.ok()) return MakeError(Errc::kCorrupt, std::string(table->name()) + " row '" + key + "': " + o.error().message);
+    if (!o.ok())
+      return MakeError(Errc::kCorrupt,
+                       std::string(table->name()) + " row '" + key + "': " + o.error().message);
     T row;
     Status s = DecodeRow(*o, &row);
-    if (!s.ok()) return MakeError(Errc::kCorrupt, std::string(table->name()) + " row '" + key + "': " + s.error().message);
+    if (!s.ok())
+      return MakeError(Errc::kCorrupt,
+                       std::string(table->name()) + " row '" + key + "': " + s.error().message);
     table->mutable_rows()[key] = std::move(row);
   }
   return {};
@@ -632,7 +643,8 @@ Status ImportDb(Store& store, std::string_view document) {
   std::string format;
   TANDEM_TRY(ReadString(*doc, "format", &format));
   if (format != "tandem-controller-db") {
-    return MakeError(Errc::kInvalidArgument, "not a tandem-controller-db export (format '" + format + "')");
+    return MakeError(Errc::kInvalidArgument,
+                     "not a tandem-controller-db export (format '" + format + "')");
   }
   int version = 0;
   TANDEM_TRY(ReadInt(*doc, "format_version", &version));
@@ -649,17 +661,23 @@ Status ImportDb(Store& store, std::string_view document) {
   for (const auto& [name, rows] : **tables) {
     const auto& known = Store::ObjectTables();
     if (std::find(known.begin(), known.end(), std::string(name)) == known.end()) {
-      return MakeError(Errc::kInvalidArgument, "unknown table '" + std::string(name) + "' in export");
+      return MakeError(Errc::kInvalidArgument,
+                       "unknown table '" + std::string(name) + "' in export");
     }
-    if (!rows.is_array()) return MakeError(Errc::kInvalidArgument, "table '" + std::string(name) + "' is not a list");
+    if (!rows.is_array())
+      return MakeError(Errc::kInvalidArgument, "table '" + std::string(name) + "' is not a list");
     TableRows out;
     for (const auto& row : rows.as_array()) {
-      if (!row.is_object()) return MakeError(Errc::kInvalidArgument, "row of '" + std::string(name) + "' is not an object");
+      if (!row.is_object())
+        return MakeError(Errc::kInvalidArgument,
+                         "row of '" + std::string(name) + "' is not an object");
       std::string key;
       TANDEM_TRY(ReadString(row.as_object(), "key", &key));
       auto data = ReadObject(row.as_object(), "data");
       if (!data.ok()) return data.error();
-      if (key.empty() || !*data) return MakeError(Errc::kInvalidArgument, "row of '" + std::string(name) + "' lacks key or data");
+      if (key.empty() || !*data)
+        return MakeError(Errc::kInvalidArgument,
+                         "row of '" + std::string(name) + "' lacks key or data");
       out.emplace_back(key, json::serialize(**data));
     }
     TANDEM_TRY(LoadTable(std::string(name), out, &check));

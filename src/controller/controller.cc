@@ -18,7 +18,9 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& root) {
   std::error_code ec;
   std::filesystem::path db = DatabasePath(root);
   std::filesystem::create_directories(db.parent_path(), ec);
-  if (ec) return MakeError(Errc::kIoError, "cannot create " + db.parent_path().string() + ": " + ec.message());
+  if (ec)
+    return MakeError(Errc::kIoError,
+                     "cannot create " + db.parent_path().string() + ": " + ec.message());
   return Store::Open(db.string());
 }
 

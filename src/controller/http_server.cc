@@ -37,20 +37,23 @@ struct HttpServer::Impl {
       http::request_parser<http::string_body> parser;
       parser.body_limit(RestApi::kMaxBodyBytes);
       stream.expires_after(std::chrono::seconds(120));
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      co_await http::async_read(stream, buffer, parser,
+                                asio::redirect_error(asio::use_awaitable, ec));
       HttpResponse response;
       bool keep_alive = false;
       unsigned version = 11;
       if (ec == http::error::body_limit) {
-        response = HttpResponse{413, "application/json",
-                                R"([{"ret_code":-4611686018427387907,"message":"The request body is too large."}])"};
+        response = HttpResponse{
+            413, "application/json",
+            R"([{"ret_code":-4611686018427387907,"message":"The request body is too large."}])"};
       } else if (ec) {
         break;  // closed, timed out or not HTTP
       } else {
         auto& req = parser.get();
         version = req.version();
         keep_alive = req.keep_alive();
-        HttpRequest r{std::string(req.method_string()), std::string(req.target()), std::move(req.body())};
+        HttpRequest r{std::string(req.method_string()), std::string(req.target()),
+                      std::move(req.body())};
         response = handler(r);
       }
       http::response<http::string_body> res{static_cast<http::status>(response.status), version};
@@ -85,7 +88,8 @@ Result<uint16_t> HttpServer::Start(const std::string& address, uint16_t port) {
   if (!ec) acc.bind(endpoint, ec);
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return MakeError(Errc::kIoError, "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    return MakeError(Errc::kIoError, "cannot listen on " + address + ":" + std::to_string(port) +
+                                         ": " + ec.message());
   }
   asio::co_spawn(impl_->io, impl_->Accept(), asio::detached);
   impl_->signals.async_wait([this](const boost::system::error_code& e, int) {
@@ -105,15 +109,18 @@ void HttpServer::Stop() {
   });
 }
 
-Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& text, uint16_t default_port) {
+Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& text,
+                                                            uint16_t default_port) {
   std::string host = text;
   std::string port_text;
   if (!text.empty() && text.front() == '[') {
     auto close = text.find(']');
-    if (close == std::string::npos) return MakeError(Errc::kInvalidArgument, "bad address '" + text + "'");
+    if (close == std::string::npos)
+      return MakeError(Errc::kInvalidArgument, "bad address '" + text + "'");
     host = text.substr(1, close - 1);
     if (close + 1 < text.size()) {
-      if (text[close + 1] != ':') return MakeError(Errc::kInvalidArgument, "bad address '" + text + "'");
+      if (text[close + 1] != ':')
+        return MakeError(Errc::kInvalidArgument, "bad address '" + text + "'");
       port_text = text.substr(close + 2);
     }
   } else if (auto colon = text.rfind(':'); colon != std::string::npos && text.find(':') == colon) {

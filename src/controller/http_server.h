@@ -35,6 +35,7 @@ class HttpServer {
 };
 
 // "ADDR:PORT", ":PORT", "[v6]:PORT" or "ADDR" (default port).
-Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& text, uint16_t default_port);
+Result<std::pair<std::string, uint16_t>> ParseListenAddress(const std::string& text,
+                                                            uint16_t default_port);
 
 }  // namespace tandem::controller

@@ -31,10 +31,14 @@ constexpr char kSep = '\x1f';
 
 const char* NodeTypeName(NodeType type) {
   switch (type) {
-    case NodeType::kController: return "CONTROLLER";
-    case NodeType::kSatellite: return "SATELLITE";
-    case NodeType::kCombined: return "COMBINED";
-    case NodeType::kAuxiliary: return "AUXILIARY";
+    case NodeType::kController:
+      return "CONTROLLER";
+    case NodeType::kSatellite:
+      return "SATELLITE";
+    case NodeType::kCombined:
+      return "COMBINED";
+    case NodeType::kAuxiliary:
+      return "AUXILIARY";
   }
   return "SATELLITE";
 }
@@ -45,19 +49,27 @@ Result<NodeType> ParseNodeType(std::string_view text) {
   if (c == "SATELLITE") return NodeType::kSatellite;
   if (c == "COMBINED") return NodeType::kCombined;
   if (c == "AUXILIARY") return NodeType::kAuxiliary;
-  return MakeError(Errc::kInvalidArgument, "Unknown node type '" + std::string(text) +
-                                               "' (expected Controller, Satellite, Combined or Auxiliary)");
+  return MakeError(Errc::kInvalidArgument,
+                   "Unknown node type '" + std::string(text) +
+                       "' (expected Controller, Satellite, Combined or Auxiliary)");
 }
 
 const char* ProviderKindName(ProviderKind kind) {
   switch (kind) {
-    case ProviderKind::kDiskless: return "DISKLESS";
-    case ProviderKind::kLvm: return "LVM";
-    case ProviderKind::kLvmThin: return "LVM_THIN";
-    case ProviderKind::kZfs: return "ZFS";
-    case ProviderKind::kZfsThin: return "ZFS_THIN";
-    case ProviderKind::kFile: return "FILE";
-    case ProviderKind::kFileThin: return "FILE_THIN";
+    case ProviderKind::kDiskless:
+      return "DISKLESS";
+    case ProviderKind::kLvm:
+      return "LVM";
+    case ProviderKind::kLvmThin:
+      return "LVM_THIN";
+    case ProviderKind::kZfs:
+      return "ZFS";
+    case ProviderKind::kZfsThin:
+      return "ZFS_THIN";
+    case ProviderKind::kFile:
+      return "FILE";
+    case ProviderKind::kFileThin:
+      return "FILE_THIN";
   }
   return "FILE";
 }
@@ -83,7 +95,8 @@ bool IsThin(ProviderKind kind) {
 
 Result<std::string> ParseLayerName(std::string_view text) {
   std::string c = Canon(text);
-  static const char* kKnown[] = {"DRBD", "LUKS", "STORAGE", "NVME", "WRITECACHE", "CACHE", "BCACHE"};
+  static const char* kKnown[] = {"DRBD",       "LUKS",  "STORAGE", "NVME",
+                                 "WRITECACHE", "CACHE", "BCACHE"};
   for (const char* k : kKnown) {
     if (c == k) return std::string(k);
   }

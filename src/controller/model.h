@@ -27,11 +27,11 @@
 namespace tandem::controller {
 
 enum class NodeType { kController, kSatellite, kCombined, kAuxiliary };
-const char* NodeTypeName(NodeType type);  // "SATELLITE", ...
+const char* NodeTypeName(NodeType type);                // "SATELLITE", ...
 Result<NodeType> ParseNodeType(std::string_view text);  // any case
 
 enum class ProviderKind { kDiskless, kLvm, kLvmThin, kZfs, kZfsThin, kFile, kFileThin };
-const char* ProviderKindName(ProviderKind kind);  // "FILE_THIN", ...
+const char* ProviderKindName(ProviderKind kind);                // "FILE_THIN", ...
 Result<ProviderKind> ParseProviderKind(std::string_view text);  // any case, '-' or '_'
 bool IsThin(ProviderKind kind);
 
@@ -289,8 +289,8 @@ class Txn {
   // The rows to persist, each once, with their current encoding.
   std::vector<RowChange> Changes() const;
   bool empty() const { return undo_.empty(); }
-  void Abort();    // restores every touched row
-  void Commit();   // forgets the undo log
+  void Abort();   // restores every touched row
+  void Commit();  // forgets the undo log
 
  private:
   template <class T>

@@ -9,10 +9,9 @@ bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; 
 
 Status CheckName(std::string_view what, std::string_view name, size_t min_len, size_t max_len) {
   if (name.size() < min_len || name.size() > max_len) {
-    return MakeError(Errc::kInvalidArgument,
-                     std::string(what) + " name '" + std::string(name) + "' must have " +
-                         std::to_string(min_len) + " to " + std::to_string(max_len) +
-                         " characters");
+    return MakeError(Errc::kInvalidArgument, std::string(what) + " name '" + std::string(name) +
+                                                 "' must have " + std::to_string(min_len) + " to " +
+                                                 std::to_string(max_len) + " characters");
   }
   for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];

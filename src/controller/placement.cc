@@ -79,7 +79,8 @@ class GroupConstraints {
     for (const auto& [k, x] : f.x_replicas_on_different) {
       std::string key = AuxKey(k);
       auto it = x_limits_.find(key);
-      x_limits_[key] = it == x_limits_.end() ? std::max(1, x) : std::min(it->second, std::max(1, x));
+      x_limits_[key] =
+          it == x_limits_.end() ? std::max(1, x) : std::min(it->second, std::max(1, x));
     }
   }
 
@@ -119,14 +120,16 @@ class GroupConstraints {
     }
     for (const auto& [k, x] : x_limits_) {
       parts.push_back(x == 1 ? "replicas-on-different '" + k + "'"
-                             : "x-replicas-on-different '" + k + "' (at most " +
-                                   std::to_string(x) + ")");
+                             : "x-replicas-on-different '" + k + "' (at most " + std::to_string(x) +
+                                   ")");
     }
     std::string out;
     for (size_t i = 0; i < parts.size(); ++i) out += (i ? " and " : "") + parts[i];
     return out;
   }
-  bool empty() const { return same_keys_.empty() && different_values_.empty() && x_limits_.empty(); }
+  bool empty() const {
+    return same_keys_.empty() && different_values_.empty() && x_limits_.empty();
+  }
 
  private:
   std::vector<std::string> same_keys_;
@@ -169,8 +172,10 @@ bool NodeAcceptsPlacement(const Node& node) {
 
 PoolCapacity CapacityOf(const StoragePool& pool) {
   PoolCapacity c;
-  c.total_kib = pool.total_capacity_kib ? pool.total_capacity_kib : PropInt(pool.props, prop::kCapacityTotal);
-  c.free_kib = pool.free_capacity_kib ? pool.free_capacity_kib : PropInt(pool.props, prop::kCapacityFree);
+  c.total_kib =
+      pool.total_capacity_kib ? pool.total_capacity_kib : PropInt(pool.props, prop::kCapacityTotal);
+  c.free_kib =
+      pool.free_capacity_kib ? pool.free_capacity_kib : PropInt(pool.props, prop::kCapacityFree);
   if (!c.free_kib && c.total_kib) c.free_kib = c.total_kib;
   return c;
 }
@@ -192,10 +197,14 @@ std::vector<PoolRating> RatePools(const Cluster& cluster, const std::vector<Pool
   }
   auto value = [](const PoolRating& r, int s) {
     switch (s) {
-      case 0: return r.free_kib;
-      case 1: return r.reserved_kib;
-      case 2: return r.rsc_count;
-      default: return r.throughput;
+      case 0:
+        return r.free_kib;
+      case 1:
+        return r.reserved_kib;
+      case 2:
+        return r.rsc_count;
+      default:
+        return r.throughput;
     }
   };
   const bool minimizing[4] = {false, true, true, false};
@@ -272,8 +281,9 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
     try {
       avoid_regex.emplace(*f.not_place_with_rsc_regex, std::regex::ECMAScript | std::regex::icase);
     } catch (const std::regex_error&) {
-      return MakeError(Errc::kInvalidArgument,
-                       "do_not_place_with_regex '" + *f.not_place_with_rsc_regex + "' is not a valid regular expression");
+      return MakeError(Errc::kInvalidArgument, "do_not_place_with_regex '" +
+                                                   *f.not_place_with_rsc_regex +
+                                                   "' is not a valid regular expression");
     }
   }
   const int64_t size_kib = ResourceSizeKib(cluster, rd->name);
@@ -333,7 +343,8 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
     stage("have " + k + "=" + *v, [&](const Node& n) { return NodeProp(n, k) == v; });
   }
   for (const auto& k : constraints.RequiredKeys()) {
-    stage("have the property '" + k + "'", [&](const Node& n) { return NodeProp(n, k).has_value(); });
+    stage("have the property '" + k + "'",
+          [&](const Node& n) { return NodeProp(n, k).has_value(); });
   }
   // Existing replicas fix the value of replicas-on-same keys.
   if (!existing_nodes.empty()) {
@@ -365,12 +376,14 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
   };
   for (const Node* n : nodes) {
     auto& list = pools_of[NameKey(n->name)];
-    cluster.pools.ForPrefix(ChildPrefix(n->name), [&](const StoragePool& p) { list.push_back(&p); });
+    cluster.pools.ForPrefix(ChildPrefix(n->name),
+                            [&](const StoragePool& p) { list.push_back(&p); });
   }
   if (!f.storage_pool_list.empty()) {
     std::set<std::string> names;
     for (const auto& p : f.storage_pool_list) names.insert(NameKey(p));
-    pool_stage(std::string(f.storage_pool_list.size() == 1 ? "match storage pool " : "match storage pools ") +
+    pool_stage(std::string(f.storage_pool_list.size() == 1 ? "match storage pool "
+                                                           : "match storage pools ") +
                    JoinQuoted(f.storage_pool_list),
                [&](const StoragePool& p) {
                  return names.count(NameKey(p.name)) > 0 && p.provider != ProviderKind::kDiskless;
@@ -413,31 +426,32 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
       it != cluster.controller_props().end()) {
     default_ratio = ParseDouble(it->second, default_ratio);
   }
-  pool_stage("have " + std::to_string(size_kib) + " KiB free in a matching pool", [&](const StoragePool& p) {
-    PoolRating& r = ratings[PoolKey(p.node_name, p.name)];
-    PoolCapacity cap = CapacityOf(p);
-    if (!cap.total_kib) {
-      r.free_kib = 0;  // unknown capacity: no check, lowest free-space rating
-      return true;
-    }
-    if (IsThin(p.provider)) {
-      double ratio = default_ratio;
-      if (auto it = p.props.find(prop::kMaxOversubscription); it != p.props.end()) {
-        ratio = ParseDouble(it->second, ratio);
-      }
-      r.free_kib = static_cast<double>(*cap.free_kib);
-      return r.reserved_kib + static_cast<double>(size_kib) <=
-                 static_cast<double>(*cap.total_kib) * ratio &&
-             static_cast<double>(size_kib) <= r.free_kib * ratio;
-    }
-    r.free_kib = std::min(static_cast<double>(*cap.free_kib),
-                          static_cast<double>(*cap.total_kib) - r.reserved_kib);
-    return r.free_kib >= static_cast<double>(size_kib);
-  });
+  pool_stage("have " + std::to_string(size_kib) + " KiB free in a matching pool",
+             [&](const StoragePool& p) {
+               PoolRating& r = ratings[PoolKey(p.node_name, p.name)];
+               PoolCapacity cap = CapacityOf(p);
+               if (!cap.total_kib) {
+                 r.free_kib = 0;  // unknown capacity: no check, lowest free-space rating
+                 return true;
+               }
+               if (IsThin(p.provider)) {
+                 double ratio = default_ratio;
+                 if (auto it = p.props.find(prop::kMaxOversubscription); it != p.props.end()) {
+                   ratio = ParseDouble(it->second, ratio);
+                 }
+                 r.free_kib = static_cast<double>(*cap.free_kib);
+                 return r.reserved_kib + static_cast<double>(size_kib) <=
+                            static_cast<double>(*cap.total_kib) * ratio &&
+                        static_cast<double>(size_kib) <= r.free_kib * ratio;
+               }
+               r.free_kib = std::min(static_cast<double>(*cap.free_kib),
+                                     static_cast<double>(*cap.total_kib) - r.reserved_kib);
+               return r.free_kib >= static_cast<double>(size_kib);
+             });
 
   if (!failed_stage.empty()) {
-    return MakeError(Errc::kRefused, "Not enough available nodes: need " + std::to_string(need) + ", " +
-                                         std::to_string(failed_count) + " " + failed_stage);
+    return MakeError(Errc::kRefused, "Not enough available nodes: need " + std::to_string(need) +
+                                         ", " + std::to_string(failed_count) + " " + failed_stage);
   }
 
   // Rate the surviving pools; each node offers its best.
@@ -456,8 +470,8 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
   std::map<std::string, PoolRating> best;  // node key -> best pool
   for (const auto& r : rated) {
     auto [it, inserted] = best.emplace(NameKey(r.node), r);
-    if (!inserted && (r.score > it->second.score ||
-                      (r.score == it->second.score && NameKey(r.pool) < NameKey(it->second.pool)))) {
+    if (!inserted && (r.score > it->second.score || (r.score == it->second.score &&
+                                                     NameKey(r.pool) < NameKey(it->second.pool)))) {
       it->second = r;
     }
   }
@@ -472,8 +486,8 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
   std::vector<size_t> picked;
   int budget = 200000;
   if (!ChooseGroup(ranked, 0, need, constraints, &chosen, &picked, &budget)) {
-    return MakeError(Errc::kRefused, "Not enough available nodes: need " + std::to_string(need) + ", " +
-                                         std::to_string(ranked.size()) +
+    return MakeError(Errc::kRefused, "Not enough available nodes: need " + std::to_string(need) +
+                                         ", " + std::to_string(ranked.size()) +
                                          " candidates, but no group of them satisfies " +
                                          constraints.Describe());
   }

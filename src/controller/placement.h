@@ -38,9 +38,9 @@ struct PlacementChoice {
 
 struct PlacementResult {
   int existing_diskful = 0;
-  int target = 0;                          // diskful replicas wanted in total
-  std::vector<PlacementChoice> diskful;    // new diskful replicas, best first
-  std::vector<PlacementChoice> diskless;   // diskless_on_remaining
+  int target = 0;                         // diskful replicas wanted in total
+  std::vector<PlacementChoice> diskful;   // new diskful replicas, best first
+  std::vector<PlacementChoice> diskless;  // diskless_on_remaining
 };
 
 // Errors: kInvalidArgument for a malformed filter (bad regex, unknown layer,

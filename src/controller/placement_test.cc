@@ -255,7 +255,8 @@ TEST_F(PlacementTest, NotEnoughFreeSpaceSaysHowMuchWasNeeded) {
   AddRd("rsc", 5000);
   auto r = Run("rsc", Count(2));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "Not enough available nodes: need 2, 1 have 5000 KiB free in a matching pool");
+  EXPECT_EQ(r.error().message,
+            "Not enough available nodes: need 2, 1 have 5000 KiB free in a matching pool");
 }
 
 TEST_F(PlacementTest, FatPoolsCountPlacedVolumesAgainstFreeSpace) {

@@ -6,7 +6,9 @@
 namespace tandem::controller {
 namespace {
 
-Status Invalid(std::string message) { return MakeError(Errc::kInvalidArgument, std::move(message)); }
+Status Invalid(std::string message) {
+  return MakeError(Errc::kInvalidArgument, std::move(message));
+}
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -39,7 +41,8 @@ Status CheckPortRange(std::string_view key, std::string_view value, long lo_limi
 
 Result<bool> ParseBool(std::string_view text) {
   std::string lower;
-  for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (char c : text)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (lower == "true" || lower == "yes" || lower == "1" || lower == "on") return true;
   if (lower == "false" || lower == "no" || lower == "0" || lower == "off") return false;
   return MakeError(Errc::kInvalidArgument, "'" + std::string(text) + "' is not a boolean");
@@ -61,11 +64,13 @@ Status ValidatePropKey(std::string_view key) {
 
 Status ValidateProp(std::string_view key, std::string_view value) {
   TANDEM_TRY(ValidatePropKey(key));
-  if (value.size() > 4096) return Invalid("Value of property '" + std::string(key) + "' is too long");
+  if (value.size() > 4096)
+    return Invalid("Value of property '" + std::string(key) + "' is too long");
   std::string v(value);
   if (value.empty()) return {};  // deletes
   if (key == prop::kAutoplaceTarget) {
-    if (!ParseBool(value).ok()) return Invalid("AutoplaceTarget must be 'true' or 'false', not '" + v + "'");
+    if (!ParseBool(value).ok())
+      return Invalid("AutoplaceTarget must be 'true' or 'false', not '" + v + "'");
   } else if (StartsWith(key, prop::kWeightsPrefix) || key == prop::kMaxThroughput ||
              key == prop::kThrottleRead || key == prop::kThrottleWrite ||
              key == prop::kMaxOversubscription) {
@@ -86,7 +91,8 @@ Status ValidateProp(std::string_view key, std::string_view value) {
     return CheckPortRange(key, value, 0, 1048575);
   } else if (key == prop::kAutoQuorum) {
     if (v != "disabled" && v != "io-error" && v != "suspend-io") {
-      return Invalid("DrbdOptions/auto-quorum must be disabled, io-error or suspend-io, not '" + v + "'");
+      return Invalid("DrbdOptions/auto-quorum must be disabled, io-error or suspend-io, not '" + v +
+                     "'");
     }
   } else if (key == prop::kAutoTiebreaker) {
     if (!ParseBool(value).ok()) return Invalid("auto-add-quorum-tiebreaker must be a boolean");
@@ -117,7 +123,8 @@ void ApplyPropsChange(const PropsChange& change, Props* props) {
   for (const auto& k : change.delete_props) props->erase(k);
   for (const auto& ns : change.delete_namespaces) {
     std::string prefix = ns + "/";
-    for (auto it = props->lower_bound(prefix); it != props->end() && StartsWith(it->first, prefix);) {
+    for (auto it = props->lower_bound(prefix);
+         it != props->end() && StartsWith(it->first, prefix);) {
       it = props->erase(it);
     }
   }

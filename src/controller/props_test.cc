@@ -44,7 +44,8 @@ TEST(PropsTest, LowerLevelsWin) {
   Props ctrl = {{"k", "ctrl"}, {"only-ctrl", "c"}};
   Props rg = {{"k", "rg"}};
   Props rd = {{"k", "rd"}};
-  auto eff = EffectiveProps({{"resource definition", &rd}, {"resource group", &rg}, {"controller", &ctrl}});
+  auto eff = EffectiveProps(
+      {{"resource definition", &rd}, {"resource group", &rg}, {"controller", &ctrl}});
   EXPECT_EQ(eff["k"].value, "rd");
   EXPECT_EQ(eff["k"].source, "resource definition");
   EXPECT_EQ(eff["k"].overridden.size(), 2u);
@@ -63,7 +64,8 @@ class InheritanceTest : public testing::ControllerTest {};
 
 TEST_F(InheritanceTest, ResourceChainFollowsGuideOrder) {
   PropsChange ctrl;
-  ctrl.override_props = {{"DrbdOptions/Net/max-buffers", "1000"}, {"DrbdOptions/Disk/al-extents", "1"}};
+  ctrl.override_props = {{"DrbdOptions/Net/max-buffers", "1000"},
+                         {"DrbdOptions/Disk/al-extents", "1"}};
   ExpectOk(service_->SetControllerProps(ctrl));
   ResourceGroup rg;
   rg.name = "rg";

@@ -48,7 +48,8 @@ void SplitTarget(const std::string& target, std::vector<std::string>* segments, 
     std::string_view pair = q.substr(start, amp - start);
     auto eq = pair.find('=');
     std::string key = PercentDecode(pair.substr(0, eq), true);
-    std::string value = eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
+    std::string value =
+        eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
     if (!key.empty()) (*query)[key].push_back(value);
     start = amp + 1;
   }
@@ -57,7 +58,8 @@ void SplitTarget(const std::string& target, std::vector<std::string>* segments, 
 std::string NowIso8601() {
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];
@@ -112,7 +114,8 @@ HttpResponse ParseError(const std::string& why) {
 }
 
 HttpResponse NotFound(uint64_t obj, uint64_t code, const std::string& message) {
-  return ErrorResponse(404, static_cast<uint64_t>(rc::Compose(rc::kMaskError, 0, obj, code)), message);
+  return ErrorResponse(404, static_cast<uint64_t>(rc::Compose(rc::kMaskError, 0, obj, code)),
+                       message);
 }
 
 // Parses the body as a JSON object; an empty body is {}.
@@ -287,7 +290,8 @@ json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes
   if (rd) {
     json::object rd_json = RdToJson(*rd);
     for (auto& layer : rd_json["layer_data"].as_array()) {
-      if (layer.as_object()["type"] == "DRBD") drbd["drbd_resource_definition"] = layer.as_object()["data"];
+      if (layer.as_object()["type"] == "DRBD")
+        drbd["drbd_resource_definition"] = layer.as_object()["data"];
     }
     json::array ports;
     ports.emplace_back(rd->port);
@@ -356,7 +360,8 @@ Status ReadSpawn(const json::object& o, SpawnRequest* req) {
   TANDEM_TRY(ReadString(o, "resource_definition_name", &req->rd_name));
   TANDEM_TRY(ReadString(o, "resource_definition_external_name", &req->external_name));
   if (const json::value* v = o.if_contains("volume_sizes"); v && !v->is_null()) {
-    if (!v->is_array()) return MakeError(Errc::kInvalidArgument, "Field 'volume_sizes' must be a list");
+    if (!v->is_array())
+      return MakeError(Errc::kInvalidArgument, "Field 'volume_sizes' must be a list");
     for (const auto& item : v->as_array()) {
       json::object one;
       one["v"] = item;
@@ -398,8 +403,9 @@ HttpResponse RestApi::Handle(const HttpRequest& request) {
   auto start = std::chrono::steady_clock::now();
   HttpResponse response;
   if (request.body.size() > kMaxBodyBytes) {
-    response = ErrorResponse(413, rc::kApiCallParseError, "The request body is larger than " +
-                                                              std::to_string(kMaxBodyBytes) + " bytes.");
+    response = ErrorResponse(
+        413, rc::kApiCallParseError,
+        "The request body is larger than " + std::to_string(kMaxBodyBytes) + " bytes.");
   } else {
     response = Route(request);
   }
@@ -413,20 +419,24 @@ std::string RestApi::Metrics() const {
   const Cluster& c = service_->cluster();
   std::string out;
   auto gauge = [&](const char* name, const char* help, size_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " +
-           std::to_string(value) + "\n";
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
+           " " + std::to_string(value) + "\n";
   };
   gauge("tandem_nodes", "Registered nodes.", c.nodes.size());
   gauge("tandem_storage_pools", "Storage pools on all nodes.", c.pools.size());
   gauge("tandem_resource_groups", "Resource groups.", c.rgs.size());
   gauge("tandem_resource_definitions", "Resource definitions.", c.rds.size());
   gauge("tandem_resources", "Resources (replicas) on all nodes.", c.resources.size());
-  out += "# HELP tandem_http_requests_total REST requests served.\n# TYPE tandem_http_requests_total counter\n";
+  out +=
+      "# HELP tandem_http_requests_total REST requests served.\n# TYPE tandem_http_requests_total "
+      "counter\n";
   for (const auto& [method, s] : stats_) {
-    out += "tandem_http_requests_total{method=\"" + method + "\"} " + std::to_string(s.count) + "\n";
+    out +=
+        "tandem_http_requests_total{method=\"" + method + "\"} " + std::to_string(s.count) + "\n";
   }
-  out += "# HELP tandem_http_request_seconds_sum Time spent serving REST requests.\n"
-         "# TYPE tandem_http_request_seconds_sum counter\n";
+  out +=
+      "# HELP tandem_http_request_seconds_sum Time spent serving REST requests.\n"
+      "# TYPE tandem_http_request_seconds_sum counter\n";
   for (const auto& [method, s] : stats_) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.6f", s.seconds);
@@ -453,13 +463,16 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
   auto body_obj = [&]() { return BodyObject(req.body); };
   auto status_for_post = [&]() { return IsCreatePath(s) ? 201 : 200; };
   auto method_not_allowed = [&]() {
-    return ErrorResponse(405, rc::kUnknownApiCall, "Method " + m + " is not allowed on " + req.target);
+    return ErrorResponse(405, rc::kUnknownApiCall,
+                         "Method " + m + " is not allowed on " + req.target);
   };
 
   // ---- outside /v1 ----
   if (is({"health"})) {
     Status ok = store_->Ping();
-    if (!ok.ok()) return ErrorResponse(500, rc::Compose(rc::kMaskError, 0, 0, rc::kFailSql), ok.error().message);
+    if (!ok.ok())
+      return ErrorResponse(500, rc::Compose(rc::kMaskError, 0, 0, rc::kFailSql),
+                           ok.error().message);
     json::object o;
     o["status"] = "ok";
     return JsonResponse(200, o);
@@ -520,7 +533,8 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     if (s.size() == 3) {
       if (m == "GET") {
         const Node* n = c.FindNode(node);
-        if (!n) return NotFound(rc::kMaskNode, rc::kFailNotFoundNode, "Node '" + node + "' not found.");
+        if (!n)
+          return NotFound(rc::kMaskNode, rc::kFailNotFoundNode, "Node '" + node + "' not found.");
         return JsonResponse(200, NodeView(*n));
       }
       if (m == "DELETE") return RcResponse(service_->DeleteNode(node), 200);
@@ -543,7 +557,8 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     }
     if (s[3] == "net-interfaces" && m == "GET") {
       const Node* n = c.FindNode(node);
-      if (!n) return NotFound(rc::kMaskNode, rc::kFailNotFoundNode, "Node '" + node + "' not found.");
+      if (!n)
+        return NotFound(rc::kMaskNode, rc::kFailNotFoundNode, "Node '" + node + "' not found.");
       if (s.size() == 4) {
         json::array a;
         for (const auto& nif : n->net_interfaces) a.push_back(NetInterfaceToJson(nif));
@@ -560,7 +575,8 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     if (s[3] == "storage-pools") {
       if (s.size() == 4) {
         if (m == "GET") {
-          if (!c.FindNode(node)) return NotFound(rc::kMaskNode, rc::kFailNotFoundNode, "Node '" + node + "' not found.");
+          if (!c.FindNode(node))
+            return NotFound(rc::kMaskNode, rc::kFailNotFoundNode, "Node '" + node + "' not found.");
           auto pools = NameFilter(q, "storage_pools");
           json::array a;
           c.pools.ForPrefix(ChildPrefix(node), [&](const StoragePool& p) {
@@ -674,7 +690,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     if (s.size() == 3) {
       if (m == "GET") {
         const ResourceGroup* g = c.FindRg(rg);
-        if (!g) return NotFound(rc::kMaskRscGrp, rc::kFailNotFoundRscGrp, "Resource group '" + rg + "' not found.");
+        if (!g)
+          return NotFound(rc::kMaskRscGrp, rc::kFailNotFoundRscGrp,
+                          "Resource group '" + rg + "' not found.");
         return JsonResponse(200, RgToJson(*g));
       }
       if (m == "DELETE") return RcResponse(service_->DeleteRg(rg), 200);
@@ -700,7 +718,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     if (s[3] == "volume-groups") {
       if (s.size() == 4) {
         if (m == "GET") {
-          if (!c.FindRg(rg)) return NotFound(rc::kMaskRscGrp, rc::kFailNotFoundRscGrp, "Resource group '" + rg + "' not found.");
+          if (!c.FindRg(rg))
+            return NotFound(rc::kMaskRscGrp, rc::kFailNotFoundRscGrp,
+                            "Resource group '" + rg + "' not found.");
           json::array a;
           for (const VolumeGroup* vg : c.VolumeGroupsOf(rg)) a.push_back(VgView(*vg));
           return JsonResponse(200, a);
@@ -721,7 +741,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
         if (*end != '\0') return ParseError("volume number '" + s[4] + "' is not a number");
         if (m == "GET") {
           const VolumeGroup* vg = c.FindVg(rg, static_cast<int>(nr));
-          if (!vg) return NotFound(rc::kMaskVlmGrp, rc::kFailNotFoundVlmGrp, "Volume group " + s[4] + " of '" + rg + "' not found.");
+          if (!vg)
+            return NotFound(rc::kMaskVlmGrp, rc::kFailNotFoundVlmGrp,
+                            "Volume group " + s[4] + " of '" + rg + "' not found.");
           return JsonResponse(200, VgView(*vg));
         }
         if (m == "DELETE") return RcResponse(service_->DeleteVg(rg, static_cast<int>(nr)), 200);
@@ -748,7 +770,8 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
       bool with_vds = QueryBool(q, "with_volume_definitions");
       json::array a;
       for (const auto& [k, rd] : c.rds.rows()) {
-        if (Selected(names, rd.name) && PropsMatch(rd.props, props)) a.push_back(RdView(c, rd, with_vds));
+        if (Selected(names, rd.name) && PropsMatch(rd.props, props))
+          a.push_back(RdView(c, rd, with_vds));
       }
       return JsonResponse(200, Page(std::move(a), q));
     }
@@ -771,7 +794,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     if (s.size() == 3) {
       if (m == "GET") {
         const ResourceDefinition* d = c.FindRd(rd);
-        if (!d) return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn, "Resource definition '" + rd + "' not found.");
+        if (!d)
+          return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn,
+                          "Resource definition '" + rd + "' not found.");
         return JsonResponse(200, RdView(c, *d, QueryBool(q, "with_volume_definitions")));
       }
       if (m == "DELETE") return RcResponse(service_->DeleteRd(rd), 200);
@@ -793,7 +818,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     if (sub == "volume-definitions") {
       if (s.size() == 4) {
         if (m == "GET") {
-          if (!c.FindRd(rd)) return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn, "Resource definition '" + rd + "' not found.");
+          if (!c.FindRd(rd))
+            return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn,
+                            "Resource definition '" + rd + "' not found.");
           json::array a;
           for (const VolumeDefinition* vd : c.VolumeDefinitionsOf(rd)) a.push_back(VdToJson(*vd));
           return JsonResponse(200, a);
@@ -817,7 +844,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
         if (*end != '\0') return ParseError("volume number '" + s[4] + "' is not a number");
         if (m == "GET") {
           const VolumeDefinition* vd = c.FindVd(rd, static_cast<int>(nr));
-          if (!vd) return NotFound(rc::kMaskVlmDfn, rc::kFailNotFoundVlmDfn, "Volume definition " + s[4] + " of '" + rd + "' not found.");
+          if (!vd)
+            return NotFound(rc::kMaskVlmDfn, rc::kFailNotFoundVlmDfn,
+                            "Volume definition " + s[4] + " of '" + rd + "' not found.");
           return JsonResponse(200, VdToJson(*vd));
         }
         if (m == "DELETE") return RcResponse(service_->DeleteVd(rd, static_cast<int>(nr)), 200);
@@ -856,7 +885,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     if (sub == "resources") {
       if (s.size() == 4) {
         if (m == "GET") {
-          if (!c.FindRd(rd)) return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn, "Resource definition '" + rd + "' not found.");
+          if (!c.FindRd(rd))
+            return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn,
+                            "Resource definition '" + rd + "' not found.");
           auto nodes = NameFilter(q, "nodes");
           json::array a;
           for (const Resource* r : c.ResourcesOf(rd)) {
@@ -869,7 +900,8 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
         if (!v.ok()) return ParseError(v.error().message);
         std::vector<ResourceCreateRequest> creates;
         auto read_one = [&](const json::value& item) -> Status {
-          if (!item.is_object()) return MakeError(Errc::kInvalidArgument, "each resource must be an object");
+          if (!item.is_object())
+            return MakeError(Errc::kInvalidArgument, "each resource must be an object");
           ResourceCreateRequest one;
           TANDEM_TRY(ReadResourceCreate(item.as_object(), &one));
           creates.push_back(std::move(one));
@@ -892,8 +924,11 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
         if (m == "GET") {
           const Resource* r = c.FindResource(rd, node);
           if (!r) {
-            if (!c.FindRd(rd)) return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn, "Resource definition '" + rd + "' not found.");
-            return NotFound(rc::kMaskRsc, rc::kFailNotFoundRsc, "Resource '" + rd + "' on node '" + node + "' not found.");
+            if (!c.FindRd(rd))
+              return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn,
+                              "Resource definition '" + rd + "' not found.");
+            return NotFound(rc::kMaskRsc, rc::kFailNotFoundRsc,
+                            "Resource '" + rd + "' on node '" + node + "' not found.");
           }
           return JsonResponse(200, ResourceView(c, *r, false));
         }
@@ -906,7 +941,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
           one.rsc.node_name = node;
           return RcResponse(service_->CreateResources(rd, {one}), 201);
         }
-        if (m == "DELETE") return RcResponse(service_->DeleteResource(rd, node, QueryBool(q, "keep_tiebreaker")), 200);
+        if (m == "DELETE")
+          return RcResponse(service_->DeleteResource(rd, node, QueryBool(q, "keep_tiebreaker")),
+                            200);
         if (m == "PUT") {
           auto o = body_obj();
           if (!o.ok()) return ParseError(o.error().message);
@@ -928,17 +965,23 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
       }
       if (s.size() >= 6 && s[5] == "volumes" && m == "GET") {
         const Resource* r = c.FindResource(rd, node);
-        if (!r) return NotFound(rc::kMaskRsc, rc::kFailNotFoundRsc, "Resource '" + rd + "' on node '" + node + "' not found.");
+        if (!r)
+          return NotFound(rc::kMaskRsc, rc::kFailNotFoundRsc,
+                          "Resource '" + rd + "' on node '" + node + "' not found.");
         if (s.size() == 6) {
           json::array a;
-          for (const VolumeDefinition* vd : c.VolumeDefinitionsOf(rd)) a.push_back(VolumeView(c, *r, *vd));
+          for (const VolumeDefinition* vd : c.VolumeDefinitionsOf(rd))
+            a.push_back(VolumeView(c, *r, *vd));
           return JsonResponse(200, a);
         }
         if (s.size() == 7) {
           char* end = nullptr;
           long nr = std::strtol(s[6].c_str(), &end, 10);
           const VolumeDefinition* vd = *end == '\0' ? c.FindVd(rd, static_cast<int>(nr)) : nullptr;
-          if (!vd) return NotFound(rc::kMaskVlm, rc::kFailNotFoundVlm, "Volume " + s[6] + " of '" + rd + "' on node '" + node + "' not found.");
+          if (!vd)
+            return NotFound(
+                rc::kMaskVlm, rc::kFailNotFoundVlm,
+                "Volume " + s[6] + " of '" + rd + "' on node '" + node + "' not found.");
           return JsonResponse(200, VolumeView(c, *r, *vd));
         }
       }
@@ -951,8 +994,8 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     auto props = PropFilter(q);
     json::array a;
     for (const auto& [k, r] : c.resources.rows()) {
-      if (Selected(nodes, r.node_name) && Selected(rds, r.rd_name) && Selected(pools, r.storage_pool) &&
-          PropsMatch(r.props, props)) {
+      if (Selected(nodes, r.node_name) && Selected(rds, r.rd_name) &&
+          Selected(pools, r.storage_pool) && PropsMatch(r.props, props)) {
         a.push_back(ResourceView(c, r, true));
       }
     }

@@ -18,7 +18,8 @@ class RestApiTest : public testing::ControllerTest {
     ControllerTest::SetUp();
     api_ = std::make_unique<RestApi>(service_.get(), store_.get());
   }
-  HttpResponse Call(const std::string& method, const std::string& target, const std::string& body = "") {
+  HttpResponse Call(const std::string& method, const std::string& target,
+                    const std::string& body = "") {
     return api_->Handle({method, target, body});
   }
   json::value Json(const HttpResponse& r) {
@@ -29,12 +30,14 @@ class RestApiTest : public testing::ControllerTest {
   }
   void Node3() {
     for (const char* n : {"n1", "n2", "n3"}) {
-      auto r = Call("POST", "/v1/nodes",
-                    std::string(R"({"name":")") + n +
-                        R"(","type":"satellite","net_interfaces":[{"name":"default","address":"10.0.0.1","satellite_port":3366,"satellite_encryption_type":"plain","is_active":true}]})");
+      auto r = Call(
+          "POST", "/v1/nodes",
+          std::string(R"({"name":")") + n +
+              R"(","type":"satellite","net_interfaces":[{"name":"default","address":"10.0.0.1","satellite_port":3366,"satellite_encryption_type":"plain","is_active":true}]})");
       ASSERT_EQ(r.status, 201) << r.body;
-      r = Call("POST", std::string("/v1/nodes/") + n + "/storage-pools",
-               R"({"storage_pool_name":"ssd","provider_kind":"FILE_THIN","props":{"StorDriver/StorPoolName":"/srv/ssd","Tandem/Capacity/TotalKib":"104857600"}})");
+      r = Call(
+          "POST", std::string("/v1/nodes/") + n + "/storage-pools",
+          R"({"storage_pool_name":"ssd","provider_kind":"FILE_THIN","props":{"StorDriver/StorPoolName":"/srv/ssd","Tandem/Capacity/TotalKib":"104857600"}})");
       ASSERT_EQ(r.status, 201) << r.body;
     }
   }
@@ -96,7 +99,8 @@ TEST_F(RestApiTest, MalformedJsonIs400AndChangesNothing) {
   auto r = Call("POST", "/v1/nodes", R"({"name":"n1", )");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.content_type, "application/json");
-  EXPECT_EQ(Json(r).as_array()[0].at("ret_code").as_int64(), static_cast<int64_t>(rc::kApiCallParseError));
+  EXPECT_EQ(Json(r).as_array()[0].at("ret_code").as_int64(),
+            static_cast<int64_t>(rc::kApiCallParseError));
   auto wrong_type = Call("POST", "/v1/nodes", R"({"name":5})");
   EXPECT_EQ(wrong_type.status, 400);
   EXPECT_THAT(wrong_type.body, HasSubstr("Field 'name' must be a string"));
@@ -107,14 +111,16 @@ TEST_F(RestApiTest, MalformedJsonIs400AndChangesNothing) {
 TEST_F(RestApiTest, LenientInputIsAccepted) {
   Node3();
   // Lower-case enums, explicit nulls, unknown fields, numbers as strings.
-  auto rd = Call("POST", "/v1/resource-definitions",
-                 R"({"resource_definition":{"name":"res","layer_data":[{"type":"drbd"},{"type":"storage"}],"whatever":1},"drbd_port":null})");
+  auto rd = Call(
+      "POST", "/v1/resource-definitions",
+      R"({"resource_definition":{"name":"res","layer_data":[{"type":"drbd"},{"type":"storage"}],"whatever":1},"drbd_port":null})");
   ASSERT_EQ(rd.status, 201) << rd.body;
   auto vd = Call("POST", "/v1/resource-definitions/res/volume-definitions",
                  R"({"volume_definition":{"size_kib":"1048576","flags":[]}})");
   ASSERT_EQ(vd.status, 201) << vd.body;
-  auto ap = Call("POST", "/v1/resource-definitions/res/autoplace",
-                 R"({"diskless_on_remaining":null,"select_filter":{"place_count":2,"storage_pool_list":["ssd"],"diskless_type":"DRBD_DISKLESS"}})");
+  auto ap = Call(
+      "POST", "/v1/resource-definitions/res/autoplace",
+      R"({"diskless_on_remaining":null,"select_filter":{"place_count":2,"storage_pool_list":["ssd"],"diskless_type":"DRBD_DISKLESS"}})");
   ASSERT_EQ(ap.status, 201) << ap.body;
   auto again = Call("POST", "/v1/resource-definitions/res/autoplace", "");
   EXPECT_EQ(again.status, 201) << again.body;  // idempotent
@@ -122,8 +128,12 @@ TEST_F(RestApiTest, LenientInputIsAccepted) {
 
 TEST_F(RestApiTest, ViewResourcesHasTheFieldsClientsRead) {
   Node3();
-  ASSERT_EQ(Call("POST", "/v1/resource-groups", R"({"name":"rg","select_filter":{"place_count":2,"storage_pool":"ssd"}})").status, 201);
-  auto sp = Call("POST", "/v1/resource-groups/rg/spawn", R"({"resource_definition_name":"vm-100-disk-0","volume_sizes":[1048576]})");
+  ASSERT_EQ(Call("POST", "/v1/resource-groups",
+                 R"({"name":"rg","select_filter":{"place_count":2,"storage_pool":"ssd"}})")
+                .status,
+            201);
+  auto sp = Call("POST", "/v1/resource-groups/rg/spawn",
+                 R"({"resource_definition_name":"vm-100-disk-0","volume_sizes":[1048576]})");
   ASSERT_EQ(sp.status, 201) << sp.body;
   auto all = Json(Call("GET", "/v1/view/resources")).as_array();
   ASSERT_EQ(all.size(), 3u);  // two replicas and a tiebreaker
@@ -136,7 +146,12 @@ TEST_F(RestApiTest, ViewResourcesHasTheFieldsClientsRead) {
     const auto& vol = r.at("volumes").as_array()[0].as_object();
     EXPECT_TRUE(vol.contains("volume_number"));
     EXPECT_TRUE(vol.contains("provider_kind"));
-    EXPECT_EQ(vol.at("layer_data_list").as_array()[0].at("data").at("drbd_volume_definition").at("minor_number"), 1000);
+    EXPECT_EQ(vol.at("layer_data_list")
+                  .as_array()[0]
+                  .at("data")
+                  .at("drbd_volume_definition")
+                  .at("minor_number"),
+              1000);
   }
   auto one = Json(Call("GET", "/v1/view/resources?resources=vm-100-disk-0&nodes=n1")).as_array();
   ASSERT_EQ(one.size(), 1u);
@@ -163,10 +178,16 @@ TEST_F(RestApiTest, StoragePoolViewsCarryCapacityAndStrings) {
 
 TEST_F(RestApiTest, ResourceCreateTakesAnArrayAndAnswers201) {
   Node3();
-  ASSERT_EQ(Call("POST", "/v1/resource-definitions", R"({"resource_definition":{"name":"res"}})").status, 201);
-  ASSERT_EQ(Call("POST", "/v1/resource-definitions/res/volume-definitions", R"({"volume_definition":{"size_kib":1024}})").status, 201);
-  auto r = Call("POST", "/v1/resource-definitions/res/resources",
-                R"([{"resource":{"node_name":"n1","props":{"StorPoolName":"ssd"}}},{"resource":{"node_name":"n2","flags":["DISKLESS"]}}])");
+  ASSERT_EQ(
+      Call("POST", "/v1/resource-definitions", R"({"resource_definition":{"name":"res"}})").status,
+      201);
+  ASSERT_EQ(Call("POST", "/v1/resource-definitions/res/volume-definitions",
+                 R"({"volume_definition":{"size_kib":1024}})")
+                .status,
+            201);
+  auto r = Call(
+      "POST", "/v1/resource-definitions/res/resources",
+      R"([{"resource":{"node_name":"n1","props":{"StorPoolName":"ssd"}}},{"resource":{"node_name":"n2","flags":["DISKLESS"]}}])");
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Json(r).as_array()[0].at("ret_code").as_int64(), 20185089);
   auto dup = Call("POST", "/v1/resource-definitions/res/resources/n1", R"({"resource":{}})");
@@ -177,10 +198,13 @@ TEST_F(RestApiTest, ResourceCreateTakesAnArrayAndAnswers201) {
 }
 
 TEST_F(RestApiTest, ControllerPropertiesSetAndDelete) {
-  auto set = Call("POST", "/v1/controller/properties", R"({"override_props":{"Autoplacer/Weights/MinRscCount":"2"}})");
+  auto set = Call("POST", "/v1/controller/properties",
+                  R"({"override_props":{"Autoplacer/Weights/MinRscCount":"2"}})");
   EXPECT_EQ(set.status, 201) << set.body;
-  EXPECT_EQ(Json(Call("GET", "/v1/controller/properties")).at("Autoplacer/Weights/MinRscCount"), "2");
-  auto bad = Call("POST", "/v1/controller/properties", R"({"override_props":{"TcpPortAutoRange":"x"}})");
+  EXPECT_EQ(Json(Call("GET", "/v1/controller/properties")).at("Autoplacer/Weights/MinRscCount"),
+            "2");
+  auto bad =
+      Call("POST", "/v1/controller/properties", R"({"override_props":{"TcpPortAutoRange":"x"}})");
   EXPECT_EQ(bad.status, 500);
   auto del = Call("DELETE", "/v1/controller/properties/Autoplacer/Weights/MinRscCount");
   EXPECT_EQ(del.status, 200);

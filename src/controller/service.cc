@@ -1,7 +1,8 @@
 #include "controller/service.h"
 
-#include <algorithm>
 #include <arpa/inet.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <set>
@@ -129,7 +130,8 @@ class Service::Op {
     }
     return rg;
   }
-  const StoragePool* NeedPool(const std::string& node, const std::string& pool, bool is_default = false) {
+  const StoragePool* NeedPool(const std::string& node, const std::string& pool,
+                              bool is_default = false) {
     const StoragePool* p = c().FindPool(node, pool);
     if (!p) {
       Fail(is_default ? kFailNotFoundDfltStorPool : kFailNotFoundStorPool,
@@ -168,7 +170,8 @@ class Service::Op {
   // ---- allocation ---------------------------------------------------------
 
   std::optional<int> AllocatePort() {
-    auto [lo, hi] = Range(c().controller_props(), prop::kTcpPortRange, kDefaultPortLow, kDefaultPortHigh);
+    auto [lo, hi] =
+        Range(c().controller_props(), prop::kTcpPortRange, kDefaultPortLow, kDefaultPortHigh);
     std::set<int> used;
     for (const auto& [k, rd] : c().rds.rows()) used.insert(rd.port);
     for (int p = lo; p <= hi; ++p) {
@@ -177,7 +180,8 @@ class Service::Op {
     return std::nullopt;
   }
   std::optional<int> AllocateMinor() {
-    auto [lo, hi] = Range(c().controller_props(), prop::kMinorRange, kDefaultMinorLow, kDefaultMinorHigh);
+    auto [lo, hi] =
+        Range(c().controller_props(), prop::kMinorRange, kDefaultMinorLow, kDefaultMinorHigh);
     std::set<int> used;
     for (const auto& [k, vd] : c().vds.rows()) used.insert(vd.minor);
     for (int m = lo; m <= hi; ++m) {
@@ -213,8 +217,8 @@ class Service::Op {
       auto r = ParseLayerName(l);
       if (!r.ok()) return Fail(kFailInvldLayerStack, r.error().message);
       if (!LayerSupported(*r)) {
-        return Fail(kFailInvldLayerStack, "Layer " + *r + " is not supported by Tandem",
-                    "", "Use the layers DRBD and STORAGE.");
+        return Fail(kFailInvldLayerStack, "Layer " + *r + " is not supported by Tandem", "",
+                    "Use the layers DRBD and STORAGE.");
       }
     }
     Resource r;
@@ -223,7 +227,8 @@ class Service::Op {
     r.props = req.rsc.props;
     r.create_timestamp_ms = NowMs();
     r.uuid = NewUuid();
-    bool diskless = HasFlag(req.rsc.flags, kFlagDiskless) || HasFlag(req.rsc.flags, kFlagDrbdDiskless) ||
+    bool diskless = HasFlag(req.rsc.flags, kFlagDiskless) ||
+                    HasFlag(req.rsc.flags, kFlagDrbdDiskless) ||
                     HasFlag(req.rsc.flags, "NVME_INITIATOR");
     if (HasFlag(req.rsc.flags, kFlagInactive)) SetFlag(&r.flags, kFlagInactive, true);
 
@@ -238,9 +243,9 @@ class Service::Op {
       }
       keep_node_id = existing->node_id;
       r.create_timestamp_ms = existing->create_timestamp_ms;
-      Note(kInfoTieBreakerTakeover, "Tie breaker resource " + Q(rd.name) + " on node " + Q(node->name) +
-                                        " taken over as a " + (diskless ? "diskless" : "diskful") +
-                                        " resource.");
+      Note(kInfoTieBreakerTakeover, "Tie breaker resource " + Q(rd.name) + " on node " +
+                                        Q(node->name) + " taken over as a " +
+                                        (diskless ? "diskless" : "diskful") + " resource.");
     }
 
     // Pool: the resource's StorPoolName, else the inherited one, else the default.
@@ -276,12 +281,14 @@ class Service::Op {
 
     if (req.node_id) {
       if (*req.node_id < 0 || *req.node_id > 31) {
-        return Fail(kFailInvldNodeId, "DRBD node id " + std::to_string(*req.node_id) + " is out of range 0-31.");
+        return Fail(kFailInvldNodeId,
+                    "DRBD node id " + std::to_string(*req.node_id) + " is out of range 0-31.");
       }
       for (const Resource* other : c().ResourcesOf(rd.name)) {
         if (other->node_id == *req.node_id && !NameEquals(other->node_name, node->name)) {
           return Fail(kFailInvldNodeId, "DRBD node id " + std::to_string(*req.node_id) +
-                                            " is already used by node " + Q(other->node_name) + ".");
+                                            " is already used by node " + Q(other->node_name) +
+                                            ".");
         }
       }
       r.node_id = *req.node_id;
@@ -289,12 +296,15 @@ class Service::Op {
       r.node_id = *keep_node_id;
     } else {
       auto id = AllocateNodeId(rd.name);
-      if (!id) return Fail(kFailPoolExhaustedNodeId, "All 32 DRBD node ids of " + Q(rd.name) + " are in use.");
+      if (!id)
+        return Fail(kFailPoolExhaustedNodeId,
+                    "All 32 DRBD node ids of " + Q(rd.name) + " are in use.");
       r.node_id = *id;
     }
     std::string node_display = r.node_name;
     PutResource(std::move(r));
-    Ok(kCreated, "New resource " + Q(rd.name) + " on node " + Q(node_display) + " registered.", kMaskRsc);
+    Ok(kCreated, "New resource " + Q(rd.name) + " on node " + Q(node_display) + " registered.",
+       kMaskRsc);
     return true;
   }
 
@@ -305,16 +315,18 @@ class Service::Op {
       const tandem::Error& e = placed.error();
       if (e.code == Errc::kRefused) {
         return Fail(kFailNotEnoughNodes, e.message,
-                    "The select filter of " + Q(rd.name) + " cannot be met by the nodes and storage pools of the cluster.",
+                    "The select filter of " + Q(rd.name) +
+                        " cannot be met by the nodes and storage pools of the cluster.",
                     "Add nodes or storage pools, free space, or relax the placement constraints.",
                     kMaskRsc);
       }
       return Fail(kFailInvldConf, e.message, "", "Correct the select filter.");
     }
     if (placed->diskful.empty() && placed->diskless.empty()) {
-      Note(kInfoNoRscSpawned, "Resource " + Q(rd.name) + " already has " +
-                                  std::to_string(placed->existing_diskful) +
-                                  " diskful replicas; nothing to place.", kMaskRsc);
+      Note(kInfoNoRscSpawned,
+           "Resource " + Q(rd.name) + " already has " + std::to_string(placed->existing_diskful) +
+               " diskful replicas; nothing to place.",
+           kMaskRsc);
       return true;
     }
     for (const auto& choice : placed->diskful) {
@@ -401,8 +413,8 @@ class Service::Op {
         tb.uuid = NewUuid();
         PutResource(tb);
         tiebreakers.push_back(tb);
-        Note(kInfoTieBreakerCreated, "Tie breaker resource " + Q(rd.name) + " created on " + best->name,
-             kMaskRsc);
+        Note(kInfoTieBreakerCreated,
+             "Tie breaker resource " + Q(rd.name) + " created on " + best->name, kMaskRsc);
       } else {
         Warning(kWarnNotEnoughNodesForTieBreaker,
                 "Could not find a node for a tie breaker of resource " + Q(rd.name) +
@@ -412,8 +424,9 @@ class Service::Op {
     } else if (!want_tb && !tiebreakers.empty()) {
       for (const Resource& tb : tiebreakers) {
         txn_.Erase(m().resources, RscKey(tb.rd_name, tb.node_name));
-        Note(kInfoTieBreakerDeleting, "Tie breaker resource " + Q(rd.name) + " on node " +
-                                          Q(tb.node_name) + " deleted: no longer needed.",
+        Note(kInfoTieBreakerDeleting,
+             "Tie breaker resource " + Q(rd.name) + " on node " + Q(tb.node_name) +
+                 " deleted: no longer needed.",
              kMaskRsc);
       }
       tiebreakers.clear();
@@ -425,20 +438,23 @@ class Service::Op {
     if (quorum) {
       if (props[prop::kQuorum] != "majority") {
         props[prop::kQuorum] = "majority";
-        Note(kInfoPropSet, "Resource-definition property " + Q(prop::kQuorum) + " was set to 'majority'.",
+        Note(kInfoPropSet,
+             "Resource-definition property " + Q(prop::kQuorum) + " was set to 'majority'.",
              kMaskRscDfn);
       }
       if (props[prop::kOnNoQuorum] != policy) {
         props[prop::kOnNoQuorum] = policy;
-        Note(kInfoPropSet, "Resource-definition property " + Q(prop::kOnNoQuorum) + " was set to " +
-                               Q(policy) + ".",
+        Note(kInfoPropSet,
+             "Resource-definition property " + Q(prop::kOnNoQuorum) + " was set to " + Q(policy) +
+                 ".",
              kMaskRscDfn);
       }
     } else {
       for (const char* key : {prop::kQuorum, prop::kOnNoQuorum}) {
         if (props.erase(key)) {
-          Note(kInfoPropRemoved, "Resource-definition property " + Q(key) +
-                                     " was removed as there are not enough resources for quorum",
+          Note(kInfoPropRemoved,
+               "Resource-definition property " + Q(key) +
+                   " was removed as there are not enough resources for quorum",
                kMaskRscDfn);
         }
       }
@@ -492,8 +508,10 @@ ApiCallRcList Service::SetControllerProps(const PropsChange& change) {
     for (const auto& [k, v] : change.override_props) {
       op.Ok(kModified, "Successfully set property " + Q(k) + " to value " + Q(v));
     }
-    for (const auto& k : change.delete_props) op.Ok(kModified, "Successfully deleted property " + Q(k));
-    for (const auto& ns : change.delete_namespaces) op.Ok(kModified, "Successfully deleted namespace " + Q(ns));
+    for (const auto& k : change.delete_props)
+      op.Ok(kModified, "Successfully deleted property " + Q(k));
+    for (const auto& ns : change.delete_namespaces)
+      op.Ok(kModified, "Successfully deleted namespace " + Q(ns));
     if (change.empty()) op.Ok(kModified, "Controller properties unchanged.");
   }
   return op.Finish();
@@ -519,16 +537,19 @@ ApiCallRcList Service::CreateNode(Node node) {
       Status ns = ValidateNetInterfaceName(nif.name);
       if (!ns.ok()) return op.FailStatus(kFailInvldNetName, ns, kMaskNetIf);
       if (!nif_names.insert(NameKey(nif.name)).second) {
-        return op.Fail(kFailExistsNetIf, "Net interface " + Q(nif.name) + " is given twice.", "", "", kMaskNetIf);
+        return op.Fail(kFailExistsNetIf, "Net interface " + Q(nif.name) + " is given twice.", "",
+                       "", kMaskNetIf);
       }
       if (!ValidAddress(nif.address)) {
-        return op.Fail(kFailInvldNetAddr, "The address " + Q(nif.address) + " of net interface " +
-                                              Q(nif.name) + " is not a valid IP address.",
+        return op.Fail(kFailInvldNetAddr,
+                       "The address " + Q(nif.address) + " of net interface " + Q(nif.name) +
+                           " is not a valid IP address.",
                        "", "Specify a valid IPv4 or IPv6 address.", kMaskNetIf);
       }
       if (nif.satellite_port < 1 || nif.satellite_port > 65535) {
-        return op.Fail(kFailInvldNetPort, "The port " + std::to_string(nif.satellite_port) +
-                                              " of net interface " + Q(nif.name) + " is invalid.",
+        return op.Fail(kFailInvldNetPort,
+                       "The port " + std::to_string(nif.satellite_port) + " of net interface " +
+                           Q(nif.name) + " is invalid.",
                        "", "", kMaskNetIf);
       }
       if (nif.is_active) {
@@ -589,7 +610,8 @@ ApiCallRcList Service::DeleteNode(const std::string& name) {
       op.Ok(kDeleted, "Resource " + Q(rd) + " on node " + Q(display) + " deleted.", kMaskRsc);
     }
     std::vector<std::string> pools;
-    cluster_->pools.ForPrefix(ChildPrefix(display), [&](const StoragePool& p) { pools.push_back(p.name); });
+    cluster_->pools.ForPrefix(ChildPrefix(display),
+                              [&](const StoragePool& p) { pools.push_back(p.name); });
     for (const auto& p : pools) op.txn().Erase(op.m().pools, PoolKey(display, p));
     op.txn().Erase(op.m().nodes, NodeKey(display));
     for (const auto& rd : affected) op.ReconcileQuorum(rd, {NodeKey(display)});
@@ -662,24 +684,27 @@ ApiCallRcList Service::CreatePool(const std::string& node_name, StoragePool pool
     Status s = ValidateStoragePoolName(pool.name);
     if (!s.ok()) return op.FailStatus(kFailInvldStorPoolName, s);
     if (cluster_->FindPool(node->name, pool.name)) {
-      return op.Fail(kFailExistsStorPool, "Storage pool " + Q(pool.name) + " already exists on node " +
-                                              Q(node->name) + ".");
+      return op.Fail(kFailExistsStorPool, "Storage pool " + Q(pool.name) +
+                                              " already exists on node " + Q(node->name) + ".");
     }
     if (!op.CheckProps(pool.props)) return false;
     if (pool.provider != ProviderKind::kDiskless && !pool.props.count(prop::kStorDriverPoolName)) {
-      return op.Fail(kFailInvldProp,
-                     std::string("A storage pool of kind ") + ProviderKindName(pool.provider) +
-                         " needs the property StorDriver/StorPoolName (its backing directory, "
-                         "volume group, thin pool or zpool).",
-                     "", "Pass the backing storage, e.g. 'storage-pool create file NODE POOL /srv/pool'.");
+      return op.Fail(
+          kFailInvldProp,
+          std::string("A storage pool of kind ") + ProviderKindName(pool.provider) +
+              " needs the property StorDriver/StorPoolName (its backing directory, "
+              "volume group, thin pool or zpool).",
+          "", "Pass the backing storage, e.g. 'storage-pool create file NODE POOL /srv/pool'.");
     }
     pool.node_name = node->name;
     if (pool.free_space_mgr_name.empty()) pool.free_space_mgr_name = node->name + ";" + pool.name;
     pool.uuid = NewUuid();
     if (!cluster_->pool_defs.Find(NameKey(pool.name))) {
-      op.txn().Put(op.m().pool_defs, NameKey(pool.name), StoragePoolDefinition{pool.name, {}, NewUuid()});
+      op.txn().Put(op.m().pool_defs, NameKey(pool.name),
+                   StoragePoolDefinition{pool.name, {}, NewUuid()});
     }
-    std::string msg = "New storage pool " + Q(pool.name) + " on node " + Q(node->name) + " registered.";
+    std::string msg =
+        "New storage pool " + Q(pool.name) + " on node " + Q(node->name) + " registered.";
     std::string key = PoolKey(node->name, pool.name);
     op.txn().Put(op.m().pools, key, std::move(pool));
     op.Ok(kCreated, msg);
@@ -689,7 +714,8 @@ ApiCallRcList Service::CreatePool(const std::string& node_name, StoragePool pool
   return op.Finish();
 }
 
-ApiCallRcList Service::ModifyPool(const std::string& node, const std::string& pool, const PropsChange& change) {
+ApiCallRcList Service::ModifyPool(const std::string& node, const std::string& pool,
+                                  const PropsChange& change) {
   Op op(this, kMaskMod, kMaskStorPool);
   op.Ref("Node", node);
   op.Ref("StorPool", pool);
@@ -714,11 +740,13 @@ ApiCallRcList Service::DeletePool(const std::string& node, const std::string& po
     if (!users.empty()) {
       std::string list;
       for (const auto& u : users) list += (list.empty() ? "" : ", ") + Q(u);
-      op.Fail(kFailInUse, "Storage pool " + Q(cur->name) + " on node " + Q(cur->node_name) +
-                              " is still used by resources " + list + ".",
+      op.Fail(kFailInUse,
+              "Storage pool " + Q(cur->name) + " on node " + Q(cur->node_name) +
+                  " is still used by resources " + list + ".",
               "", "Delete or move the resources first.");
     } else {
-      std::string msg = "Storage pool " + Q(cur->name) + " on node " + Q(cur->node_name) + " deleted.";
+      std::string msg =
+          "Storage pool " + Q(cur->name) + " on node " + Q(cur->node_name) + " deleted.";
       op.txn().Erase(op.m().pools, PoolKey(node, pool));
       op.Ok(kDeleted, msg);
     }
@@ -727,7 +755,8 @@ ApiCallRcList Service::DeletePool(const std::string& node, const std::string& po
 }
 
 ApiCallRcList Service::ReportCapacity(const std::string& node, const std::string& pool,
-                                      std::optional<int64_t> total_kib, std::optional<int64_t> free_kib) {
+                                      std::optional<int64_t> total_kib,
+                                      std::optional<int64_t> free_kib) {
   Op op(this, kMaskMod, kMaskStorPool);
   op.Ref("Node", node);
   op.Ref("StorPool", pool);
@@ -736,7 +765,8 @@ ApiCallRcList Service::ReportCapacity(const std::string& node, const std::string
     p.total_capacity_kib = total_kib;
     p.free_capacity_kib = free_kib;
     op.txn().Put(op.m().pools, PoolKey(node, pool), p);
-    op.Ok(kModified, "Capacity of storage pool " + Q(p.name) + " on node " + Q(p.node_name) + " updated.");
+    op.Ok(kModified,
+          "Capacity of storage pool " + Q(p.name) + " on node " + Q(p.node_name) + " updated.");
   }
   return op.Finish();
 }
@@ -793,8 +823,9 @@ ApiCallRcList Service::DeleteRg(const std::string& name) {
     if (NameEquals(name, kDefaultResourceGroup)) {
       op.Fail(kFailInUse, "The default resource group " + Q(rg->name) + " cannot be deleted.");
     } else if (used) {
-      op.Fail(kFailInUse, "Cannot delete resource group " + Q(rg->name) +
-                              " because it has existing resource definitions.",
+      op.Fail(kFailInUse,
+              "Cannot delete resource group " + Q(rg->name) +
+                  " because it has existing resource definitions.",
               "", "Delete the resource definitions or move them to another resource group first.");
     } else {
       std::string display = rg->name;
@@ -808,7 +839,8 @@ ApiCallRcList Service::DeleteRg(const std::string& name) {
   return op.Finish();
 }
 
-ApiCallRcList Service::CreateVg(const std::string& rg_name, VolumeGroup vg, std::optional<int> volume_number) {
+ApiCallRcList Service::CreateVg(const std::string& rg_name, VolumeGroup vg,
+                                std::optional<int> volume_number) {
   Op op(this, kMaskCrt, kMaskVlmGrp);
   op.Ref("RscGrp", rg_name);
   if (const ResourceGroup* rg = op.NeedRg(rg_name); rg && op.CheckProps(vg.props)) {
@@ -818,10 +850,11 @@ ApiCallRcList Service::CreateVg(const std::string& rg_name, VolumeGroup vg, std:
       volume_number = n;
     }
     if (*volume_number < 0 || *volume_number > 31) {
-      op.Fail(kFailInvldVlmNr, "Volume number " + std::to_string(*volume_number) + " is out of range 0-31.");
+      op.Fail(kFailInvldVlmNr,
+              "Volume number " + std::to_string(*volume_number) + " is out of range 0-31.");
     } else if (cluster_->FindVg(rg->name, *volume_number)) {
-      op.Fail(kFailExistsVlmGrp, "Volume group " + std::to_string(*volume_number) + " of resource group " +
-                                     Q(rg->name) + " already exists.");
+      op.Fail(kFailExistsVlmGrp, "Volume group " + std::to_string(*volume_number) +
+                                     " of resource group " + Q(rg->name) + " already exists.");
     } else {
       vg.rg_name = rg->name;
       vg.volume_number = *volume_number;
@@ -840,7 +873,8 @@ ApiCallRcList Service::ModifyVg(const std::string& rg, int vlmnr, const PropsCha
   op.Ref("RscGrp", rg);
   const VolumeGroup* cur = cluster_->FindVg(rg, vlmnr);
   if (op.NeedRg(rg) && !cur) {
-    op.Fail(kFailNotFoundVlmGrp, "Volume group " + std::to_string(vlmnr) + " of resource group " + Q(rg) + " not found.");
+    op.Fail(kFailNotFoundVlmGrp, "Volume group " + std::to_string(vlmnr) + " of resource group " +
+                                     Q(rg) + " not found.");
   } else if (cur && op.CheckProps(change)) {
     VolumeGroup vg = *cur;
     ApplyPropsChange(change, &vg.props);
@@ -852,7 +886,8 @@ ApiCallRcList Service::ModifyVg(const std::string& rg, int vlmnr, const PropsCha
       }
     }
     op.txn().Put(op.m().vgs, VgKey(rg, vlmnr), vg);
-    op.Ok(kModified, "Volume group " + std::to_string(vlmnr) + " of resource group " + Q(vg.rg_name) + " modified.");
+    op.Ok(kModified, "Volume group " + std::to_string(vlmnr) + " of resource group " +
+                         Q(vg.rg_name) + " modified.");
   }
   return op.Finish();
 }
@@ -862,10 +897,12 @@ ApiCallRcList Service::DeleteVg(const std::string& rg, int vlmnr) {
   op.Ref("RscGrp", rg);
   const VolumeGroup* cur = cluster_->FindVg(rg, vlmnr);
   if (op.NeedRg(rg) && !cur) {
-    op.Fail(kFailNotFoundVlmGrp, "Volume group " + std::to_string(vlmnr) + " of resource group " + Q(rg) + " not found.");
+    op.Fail(kFailNotFoundVlmGrp, "Volume group " + std::to_string(vlmnr) + " of resource group " +
+                                     Q(rg) + " not found.");
   } else if (cur) {
     op.txn().Erase(op.m().vgs, VgKey(rg, vlmnr));
-    op.Ok(kDeleted, "Volume group " + std::to_string(vlmnr) + " of resource group " + Q(rg) + " deleted.");
+    op.Ok(kDeleted,
+          "Volume group " + std::to_string(vlmnr) + " of resource group " + Q(rg) + " deleted.");
   }
   return op.Finish();
 }
@@ -882,7 +919,8 @@ bool DoCreateRd(OpT& op, const Cluster& cluster, const RdCreateRequest& req) {
   if (!s.ok()) return op.FailStatus(kFailInvldRscName, s);
   if (cluster.FindRd(rd.name)) {
     return op.Fail(kFailExistsRscDfn, "Resource definition " + Q(rd.name) + " already exists.",
-                   "A resource definition with this name is already registered.", "Choose another name.");
+                   "A resource definition with this name is already registered.",
+                   "Choose another name.");
   }
   if (rd.rg_name.empty()) rd.rg_name = kDefaultResourceGroup;
   const ResourceGroup* rg = op.NeedRg(rd.rg_name);
@@ -908,15 +946,16 @@ bool DoCreateRd(OpT& op, const Cluster& cluster, const RdCreateRequest& req) {
     for (const auto& [k, other] : cluster.rds.rows()) {
       if (other.port == *req.port) {
         return op.Fail(kFailInvldRscPort, "TCP port " + std::to_string(*req.port) +
-                                              " is already used by resource definition " + Q(other.name) + ".");
+                                              " is already used by resource definition " +
+                                              Q(other.name) + ".");
       }
     }
     rd.port = *req.port;
   } else {
     auto port = op.AllocatePort();
     if (!port) {
-      return op.Fail(kFailPoolExhaustedTcpPort, "No free TCP port in the range TcpPortAutoRange.", "",
-                     "Widen the controller property TcpPortAutoRange.");
+      return op.Fail(kFailPoolExhaustedTcpPort, "No free TCP port in the range TcpPortAutoRange.",
+                     "", "Widen the controller property TcpPortAutoRange.");
     }
     rd.port = *port;
   }
@@ -935,7 +974,8 @@ bool DoCreateRd(OpT& op, const Cluster& cluster, const RdCreateRequest& req) {
 }
 
 template <class OpT>
-bool DoCreateVd(OpT& op, const Cluster& cluster, const ResourceDefinition& rd, const VdCreateRequest& req) {
+bool DoCreateVd(OpT& op, const Cluster& cluster, const ResourceDefinition& rd,
+                const VdCreateRequest& req) {
   VolumeDefinition vd = req.vd;
   int nr = 0;
   if (req.volume_number) {
@@ -944,25 +984,33 @@ bool DoCreateVd(OpT& op, const Cluster& cluster, const ResourceDefinition& rd, c
     while (cluster.FindVd(rd.name, nr)) ++nr;
   }
   if (nr < 0 || nr > 31) {
-    return op.Fail(kFailInvldVlmNr, "Volume number " + std::to_string(nr) + " is out of range 0-31.", "", "", kMaskVlmDfn);
+    return op.Fail(kFailInvldVlmNr,
+                   "Volume number " + std::to_string(nr) + " is out of range 0-31.", "", "",
+                   kMaskVlmDfn);
   }
   if (cluster.FindVd(rd.name, nr)) {
-    return op.Fail(kFailExistsVlmDfn, "Volume definition " + std::to_string(nr) + " of " + Q(rd.name) +
-                                          " already exists.", "", "", kMaskVlmDfn);
+    return op.Fail(
+        kFailExistsVlmDfn,
+        "Volume definition " + std::to_string(nr) + " of " + Q(rd.name) + " already exists.", "",
+        "", kMaskVlmDfn);
   }
   if (vd.size_kib <= 0) {
-    return op.Fail(kFailInvldVlmSize, "Volume size " + std::to_string(vd.size_kib) + " KiB is invalid.",
-                   "", "Give a positive size.", kMaskVlmDfn);
+    return op.Fail(kFailInvldVlmSize,
+                   "Volume size " + std::to_string(vd.size_kib) + " KiB is invalid.", "",
+                   "Give a positive size.", kMaskVlmDfn);
   }
   if (!op.CheckProps(vd.props)) return false;
   if (req.minor) {
     if (*req.minor < 0 || *req.minor > 1048575) {
-      return op.Fail(kFailInvldMinorNr, "Minor number " + std::to_string(*req.minor) + " is out of range.", "", "", kMaskVlmDfn);
+      return op.Fail(kFailInvldMinorNr,
+                     "Minor number " + std::to_string(*req.minor) + " is out of range.", "", "",
+                     kMaskVlmDfn);
     }
     for (const auto& [k, other] : cluster.vds.rows()) {
       if (other.minor == *req.minor) {
-        return op.Fail(kFailInvldMinorNr, "Minor number " + std::to_string(*req.minor) +
-                                              " is already used by resource " + Q(other.rd_name) + ".",
+        return op.Fail(kFailInvldMinorNr,
+                       "Minor number " + std::to_string(*req.minor) +
+                           " is already used by resource " + Q(other.rd_name) + ".",
                        "", "", kMaskVlmDfn);
       }
     }
@@ -970,7 +1018,8 @@ bool DoCreateVd(OpT& op, const Cluster& cluster, const ResourceDefinition& rd, c
   } else {
     auto minor = op.AllocateMinor();
     if (!minor) {
-      return op.Fail(kFailPoolExhaustedMinorNr, "No free minor number in MinorNrAutoRange.", "", "", kMaskVlmDfn);
+      return op.Fail(kFailPoolExhaustedMinorNr, "No free minor number in MinorNrAutoRange.", "", "",
+                     kMaskVlmDfn);
     }
     vd.minor = *minor;
   }
@@ -978,8 +1027,9 @@ bool DoCreateVd(OpT& op, const Cluster& cluster, const ResourceDefinition& rd, c
   vd.volume_number = nr;
   vd.uuid = NewUuid();
   op.txn().Put(op.m().vds, VdKey(rd.name, nr), vd);
-  op.Ok(kCreated, "New volume definition " + std::to_string(nr) + " of " + Q(rd.name) + " created (" +
-                      std::to_string(vd.size_kib) + " KiB, minor " + std::to_string(vd.minor) + ").",
+  op.Ok(kCreated,
+        "New volume definition " + std::to_string(nr) + " of " + Q(rd.name) + " created (" +
+            std::to_string(vd.size_kib) + " KiB, minor " + std::to_string(vd.minor) + ").",
         kMaskVlmDfn);
   return true;
 }
@@ -1010,10 +1060,12 @@ ApiCallRcList Service::ModifyRd(const std::string& name, const RdModifyRequest& 
       for (const auto& [k, other] : cluster_->rds.rows()) {
         if (other.port == *req.port && !NameEquals(other.name, rd.name)) {
           return op.Fail(kFailInvldRscPort, "TCP port " + std::to_string(*req.port) +
-                                                " is already used by resource definition " + Q(other.name) + ".");
+                                                " is already used by resource definition " +
+                                                Q(other.name) + ".");
         }
       }
-      if (*req.port < 1 || *req.port > 65535) return op.Fail(kFailInvldRscPort, "Invalid TCP port.");
+      if (*req.port < 1 || *req.port > 65535)
+        return op.Fail(kFailInvldRscPort, "Invalid TCP port.");
       rd.port = *req.port;
     }
     if (req.peer_slots) rd.peer_slots = *req.peer_slots;
@@ -1088,9 +1140,10 @@ ApiCallRcList Service::ModifyVd(const std::string& rd_name, int vlmnr, const VdM
       if (*req.size_kib <= 0) return op.Fail(kFailInvldVlmSize, "Volume size must be positive.");
       if (*req.size_kib < vd.size_kib && !cluster_->ResourcesOf(rd->name).empty()) {
         return op.Fail(kFailInvldVlmSize,
-                       "The size of volume definition " + std::to_string(vlmnr) + " of " + Q(rd->name) +
-                           " cannot shrink from " + std::to_string(vd.size_kib) + " KiB to " +
-                           std::to_string(*req.size_kib) + " KiB while it has resources.",
+                       "The size of volume definition " + std::to_string(vlmnr) + " of " +
+                           Q(rd->name) + " cannot shrink from " + std::to_string(vd.size_kib) +
+                           " KiB to " + std::to_string(*req.size_kib) +
+                           " KiB while it has resources.",
                        "A volume definition can only be made smaller while no resource uses it.",
                        "Delete the resources first, or grow instead.");
       }
@@ -1105,7 +1158,8 @@ ApiCallRcList Service::ModifyVd(const std::string& rd_name, int vlmnr, const VdM
       }
     }
     op.txn().Put(op.m().vds, VdKey(rd_name, vlmnr), vd);
-    op.Ok(kModified, "Volume definition " + std::to_string(vlmnr) + " of " + Q(rd->name) + " modified.");
+    op.Ok(kModified,
+          "Volume definition " + std::to_string(vlmnr) + " of " + Q(rd->name) + " modified.");
     return true;
   };
   run();
@@ -1118,10 +1172,12 @@ ApiCallRcList Service::DeleteVd(const std::string& rd_name, int vlmnr) {
   op.Ref("VlmNr", std::to_string(vlmnr));
   if (const ResourceDefinition* rd = op.NeedRd(rd_name)) {
     if (!cluster_->FindVd(rd_name, vlmnr)) {
-      op.Fail(kFailNotFoundVlmDfn, "Volume definition " + std::to_string(vlmnr) + " of " + Q(rd->name) + " not found.");
+      op.Fail(kFailNotFoundVlmDfn,
+              "Volume definition " + std::to_string(vlmnr) + " of " + Q(rd->name) + " not found.");
     } else {
       op.txn().Erase(op.m().vds, VdKey(rd_name, vlmnr));
-      op.Ok(kDeleted, "Volume definition " + std::to_string(vlmnr) + " of " + Q(rd->name) + " deleted.");
+      op.Ok(kDeleted,
+            "Volume definition " + std::to_string(vlmnr) + " of " + Q(rd->name) + " deleted.");
     }
   }
   return op.Finish();
@@ -1129,7 +1185,8 @@ ApiCallRcList Service::DeleteVd(const std::string& rd_name, int vlmnr) {
 
 // ---- Resources ----------------------------------------------------------------
 
-ApiCallRcList Service::CreateResources(const std::string& rd_name, const std::vector<ResourceCreateRequest>& reqs) {
+ApiCallRcList Service::CreateResources(const std::string& rd_name,
+                                       const std::vector<ResourceCreateRequest>& reqs) {
   Op op(this, kMaskCrt, kMaskRsc);
   op.Ref("RscDfn", rd_name);
   if (reqs.size() == 1) op.Ref("Node", reqs.front().rsc.node_name);
@@ -1144,7 +1201,8 @@ ApiCallRcList Service::CreateResources(const std::string& rd_name, const std::ve
   return op.Finish();
 }
 
-ApiCallRcList Service::ModifyResource(const std::string& rd, const std::string& node, const PropsChange& change) {
+ApiCallRcList Service::ModifyResource(const std::string& rd, const std::string& node,
+                                      const PropsChange& change) {
   Op op(this, kMaskMod, kMaskRsc);
   op.Ref("Node", node);
   op.Ref("RscDfn", rd);
@@ -1162,7 +1220,8 @@ ApiCallRcList Service::ModifyResource(const std::string& rd, const std::string& 
   return op.Finish();
 }
 
-ApiCallRcList Service::DeleteResource(const std::string& rd, const std::string& node, bool keep_tiebreaker) {
+ApiCallRcList Service::DeleteResource(const std::string& rd, const std::string& node,
+                                      bool keep_tiebreaker) {
   Op op(this, kMaskDel, kMaskRsc);
   op.Ref("Node", node);
   op.Ref("RscDfn", rd);
@@ -1184,9 +1243,10 @@ ApiCallRcList Service::DeleteResource(const std::string& rd, const std::string& 
       if (keep_tiebreaker && r.diskless() && !r.tiebreaker() && diskful == 2 && diskless == 0) {
         SetFlag(&r.flags, kFlagTieBreaker, true);
         op.PutResource(r);
-        op.Note(kInfoTieBreakerTakeover, "Resource " + Q(rd_display) + " on node " + Q(r.node_name) +
-                                             " is kept as a tie breaker.");
-        op.Ok(kDeleted, "Resource " + Q(rd_display) + " on node " + Q(r.node_name) + " deleted (kept as tie breaker).");
+        op.Note(kInfoTieBreakerTakeover, "Resource " + Q(rd_display) + " on node " +
+                                             Q(r.node_name) + " is kept as a tie breaker.");
+        op.Ok(kDeleted, "Resource " + Q(rd_display) + " on node " + Q(r.node_name) +
+                            " deleted (kept as tie breaker).");
       } else {
         op.RemoveResource(rd, node);
         op.Ok(kDeleted, "Resource " + Q(rd_display) + " on node " + Q(r.node_name) + " deleted.");
@@ -1215,7 +1275,8 @@ ApiCallRcList Service::Autoplace(const std::string& rd_name, const AutoplaceRequ
   return op.Finish();
 }
 
-ApiCallRcList Service::MakeAvailable(const std::string& rd_name, const std::string& node, bool diskful) {
+ApiCallRcList Service::MakeAvailable(const std::string& rd_name, const std::string& node,
+                                     bool diskful) {
   Op op(this, kMaskCrt, kMaskRsc);
   op.Ref("Node", node);
   op.Ref("RscDfn", rd_name);
@@ -1224,10 +1285,12 @@ ApiCallRcList Service::MakeAvailable(const std::string& rd_name, const std::stri
     const Resource* cur = cluster_->FindResource(rd_name, node);
     if (cur && !cur->tiebreaker()) {
       if (diskful && cur->diskless()) {
-        op.Fail(kFailInvldConf, "Resource " + Q(copy.name) + " on node " + Q(node) +
-                                    " is diskless; making it diskful (toggle-disk) is not implemented yet.");
+        op.Fail(kFailInvldConf,
+                "Resource " + Q(copy.name) + " on node " + Q(node) +
+                    " is diskless; making it diskful (toggle-disk) is not implemented yet.");
       } else {
-        op.Ok(kModified, "Resource " + Q(copy.name) + " is already available on node " + Q(cur->node_name) + ".");
+        op.Ok(kModified, "Resource " + Q(copy.name) + " is already available on node " +
+                             Q(cur->node_name) + ".");
       }
     } else {
       ResourceCreateRequest req;
@@ -1266,15 +1329,17 @@ ApiCallRcList Service::Spawn(const std::string& rg_name, const SpawnRequest& req
 
     std::vector<const VolumeGroup*> vgs = cluster_->VolumeGroupsOf(rg.name);
     if (!vgs.empty() && req.volume_sizes_kib.size() > vgs.size()) {
-      return op.Fail(kFailInvldVlmCount, "Resource group " + Q(rg.name) + " has " + std::to_string(vgs.size()) +
-                                             " volume groups, but " + std::to_string(req.volume_sizes_kib.size()) +
-                                             " sizes were given.",
+      return op.Fail(kFailInvldVlmCount,
+                     "Resource group " + Q(rg.name) + " has " + std::to_string(vgs.size()) +
+                         " volume groups, but " + std::to_string(req.volume_sizes_kib.size()) +
+                         " sizes were given.",
                      "", "Create more volume groups or give fewer sizes.");
     }
     if (!vgs.empty() && req.volume_sizes_kib.size() < vgs.size() && !req.partial) {
-      return op.Fail(kFailInvldVlmCount, "Resource group " + Q(rg.name) + " has " + std::to_string(vgs.size()) +
-                                             " volume groups, but only " +
-                                             std::to_string(req.volume_sizes_kib.size()) + " sizes were given.",
+      return op.Fail(kFailInvldVlmCount,
+                     "Resource group " + Q(rg.name) + " has " + std::to_string(vgs.size()) +
+                         " volume groups, but only " + std::to_string(req.volume_sizes_kib.size()) +
+                         " sizes were given.",
                      "", "Give a size for every volume group, or spawn with partial.");
     }
     for (size_t i = 0; i < req.volume_sizes_kib.size(); ++i) {

@@ -62,9 +62,9 @@ struct RdModifyRequest {
 };
 
 struct VdCreateRequest {
-  VolumeDefinition vd;                 // size_kib, props, flags
-  std::optional<int> volume_number;    // next free when unset
-  std::optional<int> minor;            // allocated from MinorNrAutoRange when unset
+  VolumeDefinition vd;               // size_kib, props, flags
+  std::optional<int> volume_number;  // next free when unset
+  std::optional<int> minor;          // allocated from MinorNrAutoRange when unset
 };
 
 struct VdModifyRequest {
@@ -113,7 +113,8 @@ class Service {
   ApiCallRcList ModifyPoolDef(const std::string& name, const PropsChange& change);
   ApiCallRcList DeletePoolDef(const std::string& name);
   ApiCallRcList CreatePool(const std::string& node, StoragePool pool);
-  ApiCallRcList ModifyPool(const std::string& node, const std::string& pool, const PropsChange& change);
+  ApiCallRcList ModifyPool(const std::string& node, const std::string& pool,
+                           const PropsChange& change);
   ApiCallRcList DeletePool(const std::string& node, const std::string& pool);
 
   ApiCallRcList CreateRg(ResourceGroup rg);
@@ -132,9 +133,12 @@ class Service {
   ApiCallRcList ModifyVd(const std::string& rd, int vlmnr, const VdModifyRequest& req);
   ApiCallRcList DeleteVd(const std::string& rd, int vlmnr);
 
-  ApiCallRcList CreateResources(const std::string& rd, const std::vector<ResourceCreateRequest>& reqs);
-  ApiCallRcList ModifyResource(const std::string& rd, const std::string& node, const PropsChange& change);
-  ApiCallRcList DeleteResource(const std::string& rd, const std::string& node, bool keep_tiebreaker);
+  ApiCallRcList CreateResources(const std::string& rd,
+                                const std::vector<ResourceCreateRequest>& reqs);
+  ApiCallRcList ModifyResource(const std::string& rd, const std::string& node,
+                               const PropsChange& change);
+  ApiCallRcList DeleteResource(const std::string& rd, const std::string& node,
+                               bool keep_tiebreaker);
   ApiCallRcList Autoplace(const std::string& rd, const AutoplaceRequest& req);
   ApiCallRcList MakeAvailable(const std::string& rd, const std::string& node, bool diskful);
 

@@ -178,8 +178,9 @@ TEST_F(ServiceTest, DeletingAReplicaRemovesQuorumAndTiebreaker) {
   EXPECT_EQ(cluster_->FindRd("vol")->props.count(prop::kQuorum), 0u);
   bool saw_removed = false;
   for (const auto& e : r) {
-    saw_removed = saw_removed || e.message.find("was removed as there are not enough resources for quorum") !=
-                                     std::string::npos;
+    saw_removed =
+        saw_removed || e.message.find("was removed as there are not enough resources for quorum") !=
+                           std::string::npos;
   }
   EXPECT_TRUE(saw_removed) << testing::Describe(r);
 }
@@ -280,7 +281,8 @@ TEST_F(ServiceTest, ResourceGroupWithDefinitionsCannotBeDeleted) {
   AddRd("vol", 1024, "my_rg");
   auto r = service_->DeleteRg("my_rg");
   EXPECT_EQ(FirstCode(r), rc::kFailInUse);
-  EXPECT_EQ(r.front().message, "Cannot delete resource group 'my_rg' because it has existing resource definitions.");
+  EXPECT_EQ(r.front().message,
+            "Cannot delete resource group 'my_rg' because it has existing resource definitions.");
   EXPECT_EQ(FirstCode(service_->DeleteRg(kDefaultResourceGroup)), rc::kFailInUse);
 }
 
@@ -350,7 +352,8 @@ TEST_F(ServiceTest, SpawnChecksVolumeGroups) {
 }
 
 TEST_F(ServiceTest, StateSurvivesReopen) {
-  auto path = std::filesystem::temp_directory_path() / ("tandem-svc-" + std::to_string(::getpid()) + ".db");
+  auto path =
+      std::filesystem::temp_directory_path() / ("tandem-svc-" + std::to_string(::getpid()) + ".db");
   std::filesystem::remove(path);
   Reopen(path.string());
   ThreeNodes();

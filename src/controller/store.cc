@@ -59,9 +59,9 @@ int Store::LatestSchemaVersion() { return static_cast<int>(Migrations().size());
 
 const std::vector<std::string>& Store::ObjectTables() {
   static const std::vector<std::string> kTables = {
-      "controller",           "nodes",           "storage_pool_definitions",
-      "storage_pools",        "resource_groups", "volume_groups",
-      "resource_definitions", "volume_definitions", "resources"};
+      "controller",      "nodes",         "storage_pool_definitions", "storage_pools",
+      "resource_groups", "volume_groups", "resource_definitions",     "volume_definitions",
+      "resources"};
   return kTables;
 }
 
@@ -75,7 +75,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   }
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<Store> store(new Store(db));
-  TANDEM_TRY(store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  TANDEM_TRY(
+      store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
   TANDEM_TRY(store->Migrate());
   return store;
 }
@@ -98,10 +99,9 @@ Status Store::Migrate() {
   int version = sqlite3_column_int(q.get(), 0);
   const auto& migrations = Migrations();
   if (version > static_cast<int>(migrations.size())) {
-    return MakeError(Errc::kUnsupported,
-                     "database schema version " + std::to_string(version) +
-                         " is newer than this controller supports (" +
-                         std::to_string(migrations.size()) + ")");
+    return MakeError(Errc::kUnsupported, "database schema version " + std::to_string(version) +
+                                             " is newer than this controller supports (" +
+                                             std::to_string(migrations.size()) + ")");
   }
   for (size_t i = static_cast<size_t>(version); i < migrations.size(); ++i) {
     TANDEM_TRY(Exec("BEGIN IMMEDIATE"));
@@ -109,7 +109,8 @@ Status Store::Migrate() {
     if (s.ok()) s = Exec("PRAGMA user_version=" + std::to_string(i + 1));
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
-      return MakeError(Errc::kIoError, "migration " + std::to_string(i + 1) + " failed: " + s.error().message);
+      return MakeError(Errc::kIoError,
+                       "migration " + std::to_string(i + 1) + " failed: " + s.error().message);
     }
     TANDEM_TRY(Exec("COMMIT"));
   }
@@ -140,7 +141,8 @@ Status Store::Apply(const std::vector<RowChange>& changes) {
   };
   int written = 0;
   for (const auto& c : changes) {
-    if (!KnownTable(c.table)) return fail(MakeError(Errc::kInvalidArgument, "unknown table " + c.table));
+    if (!KnownTable(c.table))
+      return fail(MakeError(Errc::kInvalidArgument, "unknown table " + c.table));
     if (fail_next_apply_ && written == 1) {
       fail_next_apply_ = false;
       return fail(MakeError(Errc::kIoError, "injected store failure (TEST_FailNextApply)"));
@@ -172,14 +174,16 @@ Status Store::ReplaceAll(const std::vector<std::pair<std::string, TableRows>>& t
     if (!s.ok()) return fail(s.error());
   }
   for (const auto& [table, rows] : tables) {
-    if (!KnownTable(table)) return fail(MakeError(Errc::kInvalidArgument, "unknown table " + table));
+    if (!KnownTable(table))
+      return fail(MakeError(Errc::kInvalidArgument, "unknown table " + table));
     std::string sql = "INSERT INTO " + table + " (key, data) VALUES (?1, ?2)";
     for (const auto& [key, data] : rows) {
       Stmt st(db_, sql.c_str());
       if (!st.ok()) return fail(SqlError(db_, "preparing import into " + table));
       st.BindText(1, key);
       st.BindText(2, data);
-      if (sqlite3_step(st.get()) != SQLITE_DONE) return fail(SqlError(db_, "importing into " + table));
+      if (sqlite3_step(st.get()) != SQLITE_DONE)
+        return fail(SqlError(db_, "importing into " + table));
     }
   }
   return Exec("COMMIT");

@@ -38,7 +38,8 @@ class StoreTest : public ::testing::Test {
   void SetUserVersion(int v) {
     sqlite3* db = nullptr;
     sqlite3_open(path_.c_str(), &db);
-    sqlite3_exec(db, ("PRAGMA user_version=" + std::to_string(v)).c_str(), nullptr, nullptr, nullptr);
+    sqlite3_exec(db, ("PRAGMA user_version=" + std::to_string(v)).c_str(), nullptr, nullptr,
+                 nullptr);
     sqlite3_close(db);
   }
   std::string path_;
@@ -58,7 +59,8 @@ TEST_F(StoreTest, OlderDatabaseIsMigratedKeepingRows) {
   {
     auto s = Store::Open(path_);
     ASSERT_TRUE(s.ok());
-    ASSERT_TRUE((*s)->Apply({{"nodes", "N1", std::string(R"({"name":"n1","type":"SATELLITE"})")}}).ok());
+    ASSERT_TRUE(
+        (*s)->Apply({{"nodes", "N1", std::string(R"({"name":"n1","type":"SATELLITE"})")}}).ok());
   }
   // Pretend the database stopped at version 1: undo migration 2.
   {
@@ -126,8 +128,9 @@ TEST_F(StoreTest, ImportRejectsBadDocumentsWithoutChanges) {
   ASSERT_TRUE((*s)->Apply({{"nodes", "KEEP", std::string(R"({"name":"keep"})")}}).ok());
   EXPECT_FALSE(ImportDb(**s, "not json").ok());
   EXPECT_FALSE(ImportDb(**s, R"({"format":"other"})").ok());
-  EXPECT_EQ(ImportDb(**s, R"({"format":"tandem-controller-db","format_version":99,"tables":{}})").code(),
-            Errc::kUnsupported);
+  EXPECT_EQ(
+      ImportDb(**s, R"({"format":"tandem-controller-db","format_version":99,"tables":{}})").code(),
+      Errc::kUnsupported);
   // A row that does not decode (bad provider kind) rejects the whole import.
   EXPECT_FALSE(ImportDb(**s, R"({"format":"tandem-controller-db","format_version":1,"tables":{
       "storage_pools":[{"key":"K","data":{"storage_pool_name":"p","provider_kind":"TAPE"}}]}})")

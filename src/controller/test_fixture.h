@@ -90,7 +90,8 @@ class ControllerTest : public ::testing::Test {
     return out;
   }
 
-  std::vector<std::string> ResourceNodes(const std::string& rd, bool include_diskless = true) const {
+  std::vector<std::string> ResourceNodes(const std::string& rd,
+                                         bool include_diskless = true) const {
     std::vector<std::string> out;
     for (const Resource* r : cluster_->ResourcesOf(rd)) {
       if (include_diskless || !r->diskless()) out.push_back(r->node_name);
