@@ -61,7 +61,8 @@ void ResourceImpl::OnMessage(NodeId from, Message msg) {
         else if constexpr (std::is_same_v<T, CurrentUuid>) {
           int vol = VolIndex(VolumeNr(m.vnr));
           if (vol >= 0 && volumes_[vol].attached) AdoptPeerUuid(vol, m.uuid);
-        } else if constexpr (std::is_same_v<T, Ping>) Send(p, PingAck{});
+        } else if constexpr (std::is_same_v<T, PeerAck>) OnPeerAck(p, m);
+        else if constexpr (std::is_same_v<T, Ping>) Send(p, PingAck{});
         // Hello, AuthResponse and PingAck belong to the transport.
       },
       msg);
@@ -79,6 +80,7 @@ void ResourceImpl::OnTransportUp(NodeId id) {
     return;
   }
   pr.transport_up = true;
+  pr.last_dagtag = 0;
   pr.got_params = pr.got_state = pr.handshake_done = false;
   pr.last_epoch_sent = pr.last_barrier_acked = 0;
   pr.last_rx = now_;
@@ -272,6 +274,7 @@ void ResourceImpl::OnState(int p, const State& m) {
   pr.primary_mask = m.primary_mask;
   bool first = !pr.got_state;
   pr.got_state = true;
+  if (old_role != pr.role) RetryWaitingResyncRequests();
   if (pr.handshake_done) {
     for (size_t vol = 0; vol < volumes_.size() && vol < m.disks.size(); ++vol) {
       DiskState s = static_cast<DiskState>(m.disks[vol]);
@@ -467,6 +470,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   // Quorum first: requests completed below must see the partition as it is.
   UpdateQuorum();
   ConnectionLostWrites(p);
+  FlushPeerAcks(false);
   for (size_t vol = 0; vol < volumes_.size(); ++vol) {
     PeerDevice& d = pr.dev[vol];
     d.rs_in_flight.clear();
@@ -496,6 +500,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
     SetConn(p, ConnState::kStandAlone);
   }
   if (!pr.disconnect_done.empty()) FinishDisconnect(p);
+  RetryWaitingResyncRequests();
   if (handshaking_ == 0 && !frozen_.empty()) {
     auto held = std::move(frozen_);
     frozen_.clear();
@@ -1035,14 +1040,21 @@ void ResourceImpl::MaybeRehandshake() {
   for (size_t vi = 0; vi < volumes_.size(); ++vi) {
     int vol = static_cast<int>(vi);
     const Volume& v = volumes_[vol];
-    if (!v.attached || v.disk == DiskState::kUpToDate || v.disk < DiskState::kInconsistent) continue;
+    if (!v.attached || v.disk < DiskState::kInconsistent) continue;
     if (IsSyncTarget(vol)) continue;
     for (int p = 0; p < kMaxNodes; ++p) {
       Peer& pr = peers_[p];
       if (!IsDiskfulPeer(p) || pr.conn != ConnState::kConnected || !pr.handshake_done) continue;
       PeerDevice& d = pr.dev[vol];
-      if (d.repl != ReplState::kEstablished || d.peer_disk != DiskState::kUpToDate || d.uuids_sent)
-        continue;
+      if (d.repl != ReplState::kEstablished || d.uuids_sent) continue;
+      // Either our disk is behind an UpToDate peer, or we both are fine but
+      // we hold out-of-sync bits towards it (peer-acks, a lost Primary).
+      int slot = SlotOf(v, p);
+      bool behind = v.disk != DiskState::kUpToDate && d.peer_disk == DiskState::kUpToDate;
+      bool bits = v.disk == DiskState::kUpToDate && d.peer_disk >= DiskState::kOutdated && slot >= 0 &&
+                  static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0 &&
+                  !(role_ == Role::kPrimary && ShouldSendData(p, vol));
+      if (!behind && !bits) continue;
       // Outdated because a Primary is far away: nothing to decide yet.
       bool far = false;
       for (int q = 0; q < kMaxNodes; ++q)
