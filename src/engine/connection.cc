@@ -119,6 +119,7 @@ void ResourceImpl::StartHandshake(int p) {
   for (const Volume& v : volumes_) st.disks.push_back(static_cast<uint8_t>(v.disk));
   st.connected_mask = ConnectedMask();
   st.primary_mask = PrimaryMask();
+  st.dagtag = dagtag_;
   Send(p, st);
 }
 
@@ -272,6 +273,10 @@ void ResourceImpl::OnState(int p, const State& m) {
   pr.state_flags = m.flags;
   pr.connected_mask = m.connected_mask;
   pr.primary_mask = m.primary_mask;
+  if (m.dagtag > pr.last_dagtag) {
+    pr.last_dagtag = m.dagtag;
+    RetryWaitingResyncRequests();
+  }
   bool first = !pr.got_state;
   pr.got_state = true;
   if (old_role != pr.role) RetryWaitingResyncRequests();

@@ -145,8 +145,9 @@ struct State {
   std::vector<uint8_t> disks;      // DiskState per volume, in volume order
   uint64_t connected_mask = 0;     // peers this node is connected to
   uint64_t primary_mask = 0;       // Primaries among itself and its connected peers
+  uint64_t dagtag = 0;             // the sender's dagtag: every earlier Data was sent before this
   template <class V> void Fields(V& v) {
-    v(role), v(flags), v(disks), v(connected_mask), v(primary_mask);
+    v(role), v(flags), v(disks), v(connected_mask), v(primary_mask), v(dagtag);
   }
 };
 

@@ -126,7 +126,7 @@ struct SpecType {
 };
 const std::vector<SpecType> kSpecTypes = {
     {1, "Hello", 21},          {2, "AuthResponse", 4},  {10, "Params", 6},
-    {11, "Sizes", 18},         {12, "Uuids", 31},       {13, "State", 25},
+    {11, "Sizes", 18},         {12, "Uuids", 31},       {13, "State", 33},
     {20, "TwopcPrepare", 15},  {21, "TwopcReply", 38},  {22, "TwopcCommit", 28},
     {23, "TwopcAbort", 4},     {30, "Data", 50},        {31, "Barrier", 4},
     {32, "BarrierAck", 8},     {33, "WriteAck", 23},    {34, "OutOfSync", 14},
@@ -329,9 +329,10 @@ TEST(GoldenBytes, State) {
   s.disks = {9, 9};  // UpToDate, UpToDate
   s.connected_mask = 0x6;
   s.primary_mask = 0x2;
-  EXPECT_EQ(Encode(s), FromHex("31444e54 0100 0d00 1b000000 00000000"
+  s.dagtag = 0x10;
+  EXPECT_EQ(Encode(s), FromHex("31444e54 0100 0d00 23000000 00000000"
                                "01 01000000 02000000 0909 0600000000000000"
-                               "0200000000000000"));
+                               "0200000000000000 1000000000000000"));
 }
 
 TEST(GoldenBytes, DecodeGivesBackTheMessage) {

@@ -129,6 +129,7 @@ void ResourceImpl::BroadcastState() {
   for (const Volume& v : volumes_) st.disks.push_back(static_cast<uint8_t>(v.disk));
   st.connected_mask = ConnectedMask();
   st.primary_mask = PrimaryMask();
+  st.dagtag = dagtag_;
   for (int p = 0; p < kMaxNodes; ++p)
     if (peers_[p].exists && peers_[p].transport_up) Send(p, st);
 }
