@@ -1077,6 +1077,37 @@ void ResourceImpl::MaybeRehandshake() {
   }
 }
 
+void ResourceImpl::MaybeUpgradeOutdated() {
+  if (role_ == Role::kPrimary || handshaking_ > 0 || twopc_) return;
+  if (opts_.quorum != kQuorumOff && !have_quorum_) return;
+  for (int p = 0; p < kMaxNodes; ++p) {
+    const Peer& pr = peers_[p];
+    if (!pr.exists || pr.conn != ConnState::kConnected) continue;
+    if (!pr.handshake_done || pr.role == Role::kPrimary || (pr.primary_mask & ~(1ull << p))) return;
+  }
+  for (size_t vi = 0; vi < volumes_.size(); ++vi) {
+    int vol = static_cast<int>(vi);
+    Volume& v = volumes_[vol];
+    if (!v.attached || v.disk != DiskState::kOutdated) continue;
+    bool any = false, ok = true;
+    for (int p = 0; p < kMaxNodes && ok; ++p) {
+      const Peer& pr = peers_[p];
+      if (!IsDiskfulPeer(p) || pr.conn != ConnState::kConnected) continue;
+      const PeerDevice& d = pr.dev[vol];
+      int slot = SlotOf(v, p);
+      bool bits = slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0;
+      if (d.repl != ReplState::kEstablished || d.peer_disk > DiskState::kOutdated ||
+          (d.peer_uuids.current & ~kUuidPrimaryBit) != v.sb.current_uuid || bits)
+        ok = false;
+      any = true;
+    }
+    if (ok && any) {
+      EmitEvent("no Primary and no newer data in this partition: Outdated becomes UpToDate");
+      SetDisk(vol, DiskState::kUpToDate);
+    }
+  }
+}
+
 // A Secondary in a partition with a Primary it is not directly connected to
 // cannot follow that Primary's writes: it is Outdated (§7.3, rule 3).
 void ResourceImpl::UpdateFarAwayPrimary() {

@@ -254,6 +254,7 @@ void ResourceImpl::AfterInput() {
   }
   dirty_ = false;
   if (changed) BroadcastState();
+  MaybeUpgradeOutdated();
   MaybeRehandshake();
   // Timers: resync/verify steps, 2PC and promotion deadlines.
   Time next = 0;

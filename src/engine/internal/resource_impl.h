@@ -356,6 +356,10 @@ class ResourceImpl {
   // A connected disk below UpToDate with no resync running asks an UpToDate
   // peer for a volume handshake round, so the UUID rules decide again.
   void MaybeRehandshake();
+  // The lost-peer re-evaluation (§2.3): with no Primary anywhere in our
+  // partition and every connected peer on our generation and no better than
+  // Outdated, nobody here has newer data: Outdated becomes UpToDate.
+  void MaybeUpgradeOutdated();
   uint64_t ConnectedMask() const;
   uint64_t PrimaryMask() const;
 
