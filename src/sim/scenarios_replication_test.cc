@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/metadata.h"
 #include "sim/harness.h"
 #include "sim/stamp.h"
 
@@ -637,21 +638,30 @@ TEST_F(Scenario, S06_AfterSb1priDiscardSecondary) {
 
 // --- Row 7 (derived from drbd_uuid_compare rule 12) --------------------------------
 
-// Two nodes that never met, each with its own forced generation: "unrelated
-// data", StandAlone on both, and they stay so.
+// Like `drbdmeta set-gi` in the DRBD tests (or two nodes provisioned apart
+// with `create-md --initial-current-uuid --uptodate`): gives a node's fresh
+// metadata its own current UUID, consistent and UpToDate, no history.
+void SetGi(SimDisk* disk, uint64_t current_uuid) {
+  const Bytes& md = disk->Contents(engine::DiskArea::kMeta);
+  Result<engine::Superblock> sb = engine::DecodeSuperblock(ByteSpan(md.data(), engine::kMdBlock));
+  ASSERT_TRUE(sb.ok()) << sb.error().message;
+  sb.value().current_uuid = current_uuid;
+  sb.value().flags |= engine::kMdConsistent | engine::kMdWasUpToDate;
+  disk->Poke(engine::DiskArea::kMeta, 0, engine::EncodeSuperblock(sb.value()));
+}
+
+// Two nodes with different metadata histories (each its own generation, no
+// common history or bitmap UUID): "unrelated data", StandAlone on both, and
+// they stay so.
 TEST_F(Scenario, S07_UnrelatedDataStandAloneOnBoth) {
   Make(BaseOptions(2));
-  c().Partition(kAlpha, kBravo);
-  ASSERT_TRUE(c().UpAll()) << Dump();
-  for (NodeId n : {kAlpha, kBravo}) {
-    AdminDone d = c().Primary(n, /*force=*/true);
-    ASSERT_TRUE(d.ok()) << d.message << "\n" << Dump();
-    ASSERT_TRUE(h().Write(n, 3).ok()) << Dump();
-    ASSERT_TRUE(c().Secondary(n).ok()) << Dump();
-  }
-  ASSERT_NE(Gen(UuidOf(kAlpha)), Gen(UuidOf(kBravo))) << Dump();
+  ASSERT_NO_FATAL_FAILURE(SetGi(c().disk(kAlpha, kV0), 0x1111'2222'3333'4440ull));
+  ASSERT_NO_FATAL_FAILURE(SetGi(c().disk(kBravo, kV0), 0x5555'6666'7777'8880ull));
   size_t mark = Mark();
-  c().Heal(kAlpha, kBravo);
+  ASSERT_TRUE(c().UpAll()) << Dump();
+  EXPECT_EQ(DiskOf(kAlpha), DiskState::kUpToDate) << Dump();
+  EXPECT_EQ(DiskOf(kBravo), DiskState::kUpToDate) << Dump();
+  ASSERT_NE(Gen(UuidOf(kAlpha)), Gen(UuidOf(kBravo))) << Dump();
   ASSERT_TRUE(WaitFor([&] {
     return Logged(mark, kAlpha, "unrelated-data") && Logged(mark, kBravo, "unrelated-data") &&
            StandAloneBoth(kAlpha, kBravo);
@@ -900,8 +910,15 @@ TEST_F(Scenario, S13_TwoPrimariesOverlappingWritesDropResyncConverge) {
   o.options.allow_two_primaries = true;
   Make(o);
   ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  // Each Primary writes once first, so the generation is settled (the first
+  // write after a promotion may start a new one) before the conflict.
   ASSERT_TRUE(c().Primary(kAlpha).ok()) << Dump();
+  ASSERT_TRUE(h().Write(kAlpha, 1).ok()) << Dump();
   ASSERT_TRUE(c().Primary(kBravo).ok()) << Dump();
+  ASSERT_TRUE(h().Write(kBravo, 2).ok()) << Dump();
+  c().RunFor(100 * kMs);
+  ASSERT_TRUE(Established(kAlpha, kBravo)) << Dump();
+  ASSERT_EQ(Gen(UuidOf(kAlpha)), Gen(UuidOf(kBravo))) << Dump();
   const uint64_t kBlock = 77;
   size_t mark = Mark();
   auto wa = RawWrite(kAlpha, kBlock, 0xA1);
