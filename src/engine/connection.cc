@@ -136,7 +136,8 @@ UuidSide ResourceImpl::MyUuidSide(int p, int vol) const {
   if (v.attached && (v.sb.flags & kMdPrimaryLostQuorum)) u.flags |= kUuidFlagPrimaryLostQuorum;
   if (IsSyncTarget(vol)) u.flags |= kUuidFlagSyncTarget;
   u.primary = role_ == Role::kPrimary;
-  u.disk = v.attached ? v.disk : DiskState::kDiskless;
+  u.disk = !v.attached ? DiskState::kDiskless
+           : v.disk == DiskState::kNegotiating ? v.md_disk : v.disk;
   int slot = SlotOf(v, p);
   u.dirty_bits = (v.attached && slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size())
                      ? v.bitmaps[slot].Count()
@@ -337,6 +338,14 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   pol.rr_conflict = opts_.rr_conflict;
   pol.quorum_enabled = opts_.quorum != kQuorumOff;
   HandshakeDecision dec = DecideSync(self, peer, pol, self_ < p);
+  if (v.disk == DiskState::kNegotiating) {
+    // The negotiation resolves: as the metadata said unless we become target.
+    SetDisk(vol, dec.outcome == HandshakeOutcome::kBecomeTarget ? DiskState::kOutdated
+                 : v.md_disk == DiskState::kUpToDate          ? DiskState::kConsistent
+                                                               : v.md_disk);
+    if (dec.outcome != HandshakeOutcome::kBecomeTarget && v.md_disk == DiskState::kUpToDate)
+      SetDisk(vol, DiskState::kUpToDate);
+  }
   EmitEvent(Fmt("handshake name:%s peer-node-id:%d volume:%u %s", cfg_.name.c_str(), p,
                 v.vnr.value(), dec.reason.c_str()));
   HandshakeOutcome out = dec.outcome;
@@ -386,9 +395,9 @@ void ResourceImpl::DecideVolume(int p, int vol) {
         }
       }
       d.rs_full = full;
-      if (role_ == Role::kPrimary && !opts_.allow_two_primaries) {
-        // Only --discard-my-data or a force could get here; a Primary never
-        // silently becomes SyncTarget.
+      if (role_ == Role::kPrimary && !opts_.allow_two_primaries && self.disk == DiskState::kUpToDate) {
+        // A Primary serving from its own UpToDate disk never silently becomes
+        // SyncTarget.
         GoStandAlone(p);
         return;
       }
@@ -438,6 +447,8 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   pr.transport_up = false;
   pr.handshake_done = false;
   ++pr.conn_gen;
+  // Quorum first: requests completed below must see the partition as it is.
+  UpdateQuorum();
   ConnectionLostWrites(p);
   for (size_t vol = 0; vol < volumes_.size(); ++vol) {
     PeerDevice& d = pr.dev[vol];
@@ -888,8 +899,14 @@ void ResourceImpl::Secondary(uint64_t cookie, bool force) {
     AfterInput();
     return;
   }
-  // Flush everything to every peer first, so after the demotion every
-  // connected peer has every write (§1.2).
+  DemoteAfterFlush([this, cookie](SsCode code) { Done(cookie, code); });
+  AfterInput();
+}
+
+// Flush everything to every peer first, so after the demotion every connected
+// peer has every write (§1.2).
+void ResourceImpl::DemoteAfterFlush(std::function<void(SsCode)> done) {
+  auto shared_done = std::make_shared<std::function<void(SsCode)>>(std::move(done));
   for (size_t vol = 0; vol < volumes_.size(); ++vol) {
     uint64_t seq = ++req_seq_;
     AppReq& r = reqs_[seq];
@@ -898,15 +915,14 @@ void ResourceImpl::Secondary(uint64_t cookie, bool force) {
     r.req.op = AppOp::kFlush;
     r.req.vnr = volumes_[vol].vnr;
     bool last = vol + 1 == volumes_.size();
-    r.internal_done = [this, cookie, last](IoStatus) {
+    r.internal_done = [this, shared_done, last](IoStatus) {
       if (!last) return;
       if (role_ == Role::kPrimary && writers_ == 0) DoDemote();
-      Done(cookie, SsCode::kSuccess);
+      (*shared_done)(SsCode::kSuccess);
       AfterInput();
     };
     IssueFlush(r);
   }
-  AfterInput();
 }
 
 void ResourceImpl::OpenForWrite(uint64_t cookie) {
@@ -931,14 +947,7 @@ void ResourceImpl::CloseWriter() {
     AfterInput();
     return;
   }
-  if (role_ == Role::kPrimary && !explicit_primary_) Secondary(0, false);
-  // Drop the internal AdminDone.
-  actions_.erase(std::remove_if(actions_.begin(), actions_.end(),
-                                [](const Action& a) {
-                                  auto* d = std::get_if<AdminDone>(&a);
-                                  return d && d->cookie == 0;
-                                }),
-                 actions_.end());
+  if (role_ == Role::kPrimary && !explicit_primary_) DemoteAfterFlush([](SsCode) {});
   AfterInput();
 }
 
@@ -993,6 +1002,35 @@ void ResourceImpl::UpdateQuorum() {
   if (q && suspended_quorum_) {
     suspended_quorum_ = false;
     ResumeSuspended();
+  }
+}
+
+void ResourceImpl::MaybeRehandshake() {
+  for (size_t vi = 0; vi < volumes_.size(); ++vi) {
+    int vol = static_cast<int>(vi);
+    const Volume& v = volumes_[vol];
+    if (!v.attached || v.disk == DiskState::kUpToDate || v.disk < DiskState::kInconsistent) continue;
+    if (IsSyncTarget(vol)) continue;
+    for (int p = 0; p < kMaxNodes; ++p) {
+      Peer& pr = peers_[p];
+      if (!IsDiskfulPeer(p) || pr.conn != ConnState::kConnected || !pr.handshake_done) continue;
+      PeerDevice& d = pr.dev[vol];
+      if (d.repl != ReplState::kEstablished || d.peer_disk != DiskState::kUpToDate || d.uuids_sent)
+        continue;
+      // Outdated because a Primary is far away: nothing to decide yet.
+      bool far = false;
+      for (int q = 0; q < kMaxNodes; ++q)
+        if (peers_[q].exists && peers_[q].conn == ConnState::kConnected && (peers_[q].primary_mask & ~ConnectedMask() & ~(1ull << self_)))
+          far = true;
+      if (far) continue;
+      if (d.last_rehandshake >= 0 && now_ - d.last_rehandshake < kSec) {
+        ArmTimerAt(d.last_rehandshake + kSec);
+        continue;
+      }
+      d.last_rehandshake = now_;
+      SendUuids(p, vol);
+      break;
+    }
   }
 }
 

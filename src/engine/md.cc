@@ -396,10 +396,14 @@ void ResourceImpl::RotateCurrentIntoBitmaps(int vol) {
 // useful: only when some peer misses writes from now on, or on day 0.
 bool ResourceImpl::MaybeNewUuidForWrite(int vol) {
   Volume& v = volumes_[vol];
+  // A disk that is still being synced does not own a generation: it adopts
+  // its source's at the end, and the bump happens at the first write after.
+  if (v.attached && v.disk != DiskState::kUpToDate) return false;
   v.new_uuid_pending = false;
   if (!v.attached) {
     // A diskless Primary creates the generation for its diskful peers.
-    bool absent = false;
+    bool absent = v.lost_disk;
+    v.lost_disk = false;
     for (int p = 0; p < kMaxNodes; ++p)
       if (IsDiskfulPeer(p) && (peers_[p].conn != ConnState::kConnected ||
                                peers_[p].dev[vol].peer_disk != DiskState::kUpToDate))

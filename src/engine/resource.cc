@@ -219,7 +219,9 @@ void ResourceImpl::Sanitize() {
     for (size_t vol = 0; vol < volumes_.size(); ++vol) {
       PeerDevice& d = pr.dev[vol];
       if (pr.conn != ConnState::kConnected) {
+        bool was_target = d.repl == ReplState::kSyncTarget;
         if (d.repl != ReplState::kOff) SetRepl(p, static_cast<int>(vol), ReplState::kOff);
+        if (was_target) ActivatePausedTarget(static_cast<int>(vol));
         if (d.peer_disk != DiskState::kInconsistent && d.peer_disk != DiskState::kOutdated &&
             d.peer_disk != DiskState::kDUnknown)
           SetPeerDisk(p, static_cast<int>(vol), DiskState::kDUnknown);
@@ -239,14 +241,19 @@ void ResourceImpl::Sanitize() {
 }
 
 void ResourceImpl::AfterInput() {
+  // Sanitize and quorum may change more state; repeat until stable, then tell
+  // the peers once.
+  bool changed = false;
   for (int round = 0; dirty_ && round < 8; ++round) {
     dirty_ = false;
+    changed = true;
     Sanitize();
     UpdateQuorum();
     UpdateFarAwayPrimary();
-    if (dirty_) BroadcastState();
   }
   dirty_ = false;
+  if (changed) BroadcastState();
+  MaybeRehandshake();
   // Timers: resync/verify steps, 2PC and promotion deadlines.
   Time next = 0;
   auto want = [&](Time t) {
@@ -313,6 +320,7 @@ void ResourceImpl::Attach(uint64_t cookie, VolumeNr vnr, ByteSpan md, uint64_t b
   std::string why;
   if (!LoadMetadata(vol, md, &why)) return Done(cookie, SsCode::kInvalidArgument, why);
   v.attached = true;
+  v.lost_disk = false;
   SetDisk(vol, DiskState::kAttaching);
   // Disk state from the metadata (disk_state_from_md).
   DiskState ds;
@@ -335,12 +343,15 @@ void ResourceImpl::Attach(uint64_t cookie, VolumeNr vnr, ByteSpan md, uint64_t b
   AlInitRing(vol, [this, vol, ds, any_connected, cookie] {
     WriteSuperblock(vol, [this, vol, ds, any_connected, cookie] {
       if (!volumes_[vol].attached) return Done(cookie, SsCode::kNoLocalDisk, "detached meanwhile");
-      if (any_connected) {
-        SetDisk(vol, ds == DiskState::kUpToDate ? DiskState::kConsistent : ds);
+      bool connected_now = false;
+      for (int p = 0; p < kMaxNodes; ++p)
+        if (IsDiskfulPeer(p) && peers_[p].conn == ConnState::kConnected && peers_[p].handshake_done)
+          connected_now = true;
+      (void)any_connected;
+      if (connected_now) {
+        // Negotiating: the data is not used until a peer agreed on it (§2.4).
+        volumes_[vol].md_disk = ds;
         SetDisk(vol, DiskState::kNegotiating);
-        volumes_[vol].disk = ds;  // the negotiation below starts from this
-        EmitEvent(Fmt("change device name:%s volume:%u disk:%s", cfg_.name.c_str(),
-                      volumes_[vol].vnr.value(), DiskStateName(ds)));
         for (int p = 0; p < kMaxNodes; ++p) {
           if (!peers_[p].exists || peers_[p].conn != ConnState::kConnected) continue;
           peers_[p].dev[vol].uuids_sent = false;

@@ -93,7 +93,7 @@ void ResourceImpl::OnBitmap(int p, const BitmapMsg& m) {
   PeerDevice& d = peers_[p].dev[vol];
   switch (m.phase) {
     case 0: {  // the source opens: I am the target
-      if (role_ == Role::kPrimary && !opts_.allow_two_primaries) {
+      if (role_ == Role::kPrimary && !opts_.allow_two_primaries && v.disk == DiskState::kUpToDate) {
         EmitEvent("refusing to become SyncTarget while Primary");
         DropConn(p, ConnState::kProtocolError);
         return;
@@ -413,14 +413,8 @@ void ResourceImpl::FinishResyncTarget(int p, int vol) {
   v.sb.flags &= ~kMdCrashedPrimary;
   // Another paused resync may still have work.
   bool more = false;
-  for (int q = 0; q < kMaxNodes; ++q) {
-    if (q == p || !peers_[q].exists) continue;
-    if (peers_[q].dev[vol].repl == ReplState::kPausedSyncT) {
-      SetRepl(q, vol, ReplState::kSyncTarget);
-      more = true;
-      break;
-    }
-  }
+  for (int q = 0; q < kMaxNodes; ++q)
+    if (q != p && peers_[q].exists && peers_[q].dev[vol].repl == ReplState::kPausedSyncT) more = true;
   if (!more) SetDisk(vol, src == DiskState::kUpToDate ? DiskState::kUpToDate
                           : src >= DiskState::kOutdated ? src : DiskState::kInconsistent);
   EmitEvent(Fmt("resync-finished name:%s peer-node-id:%d volume:%u kib:%llu", cfg_.name.c_str(), p,
@@ -437,13 +431,28 @@ void ResourceImpl::FinishResyncTarget(int p, int vol) {
   u.disk = static_cast<uint8_t>(v.disk);
   Send(p, u);
   dirty_ = true;
+  ActivatePausedTarget(vol);
+}
+
+void ResourceImpl::ActivatePausedTarget(int vol) {
+  for (int q = 0; q < kMaxNodes; ++q)
+    if (peers_[q].exists && peers_[q].dev[vol].repl == ReplState::kSyncTarget) return;
+  for (int q = 0; q < kMaxNodes; ++q) {
+    if (!peers_[q].exists || peers_[q].dev[vol].repl != ReplState::kPausedSyncT) continue;
+    SetRepl(q, vol, ReplState::kSyncTarget);
+    if (volumes_[vol].disk > DiskState::kInconsistent) SetDisk(vol, DiskState::kInconsistent);
+    MaybeFinishResync(q, vol);
+    return;
+  }
 }
 
 void ResourceImpl::AbortResync(int p, int vol) {
   PeerDevice& d = peers_[p].dev[vol];
   d.rs_in_flight.clear();
   d.rs_superseded.clear();
+  bool was_target = d.repl == ReplState::kSyncTarget;
   if (peers_[p].conn == ConnState::kConnected) SetRepl(p, vol, ReplState::kEstablished);
+  if (was_target) ActivatePausedTarget(static_cast<int>(vol));
 }
 
 // --- online verify (§8.4) ----------------------------------------------------------------

@@ -242,6 +242,10 @@ bool UsableDisk(DiskState d) { return d >= DiskState::kInconsistent && d != Disk
 // has no bitmap history, otherwise the bitmap is used.
 SyncStrategy DiskStateOverride(const UuidSide& self, const UuidSide& peer, SyncStrategy s) {
   if (!UsableDisk(self.disk) || !UsableDisk(peer.disk) || self.disk == peer.disk) return s;
+  // A Primary serving from its own UpToDate disk is followed, not overridden.
+  if (IsIfBothFailed(s) && ((self.primary && self.disk == DiskState::kUpToDate) ||
+                            (peer.primary && peer.disk == DiskState::kUpToDate)))
+    return s;
   const bool one_inconsistent =
       (self.disk == DiskState::kInconsistent) != (peer.disk == DiskState::kInconsistent);
   if (!IsIfBothFailed(s) && !(s == SyncStrategy::kNoSync && one_inconsistent)) return s;
@@ -450,6 +454,26 @@ HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
   }
 
   TANDEM_CHECK_MSG(IsSource(s) || IsTarget(s), "DecideSync: unmapped strategy");
+  // Post-processing 4, second half (proto >= 121): --discard-my-data on the
+  // side that would be source reverses the direction, provided the new source
+  // has usable data. The reversed sync uses both bitmaps; with a copy/clear
+  // plan the bits are not trustworthy in the other direction, so it is full.
+  {
+    const bool self_dmd = Has(self, kUuidFlagDiscardMyData);
+    const bool peer_dmd = Has(peer, kUuidFlagDiscardMyData);
+    const bool reverse = self_dmd != peer_dmd &&
+                         ((IsSource(s) && self_dmd && peer.disk > DiskState::kInconsistent) ||
+                          (IsTarget(s) && peer_dmd && self.disk > DiskState::kInconsistent));
+    if (reverse) {
+      const bool was_set = s == SyncStrategy::kSourceSetBitmap || s == SyncStrategy::kTargetSetBitmap;
+      const bool use = s == SyncStrategy::kSourceUseBitmap || s == SyncStrategy::kTargetUseBitmap;
+      const bool now_source = IsTarget(s);
+      s = now_source ? (use && !was_set ? SyncStrategy::kSourceUseBitmap : SyncStrategy::kSourceSetBitmap)
+                     : (use && !was_set ? SyncStrategy::kTargetUseBitmap : SyncStrategy::kTargetSetBitmap);
+      other_node = -1;
+      d.reason += "; Resync direction reversed by --discard-my-data. Reverting to older data!";
+    }
+  }
   d.outcome = IsSource(s) ? HandshakeOutcome::kBecomeSource : HandshakeOutcome::kBecomeTarget;
   switch (s) {
     case SyncStrategy::kSourceSetBitmap:
@@ -472,8 +496,13 @@ HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
   // Post-processing 6, rr-conflict (§1.4): the resync would overwrite data a
   // Primary is serving. Both ends see the same roles and the same sync volume,
   // so both reach the same verdict.
-  const bool primary_overwritten = (d.outcome == HandshakeOutcome::kBecomeTarget && self.primary) ||
-                                   (d.outcome == HandshakeOutcome::kBecomeSource && peer.primary);
+  // A Primary whose own disk is not UpToDate serves from its peers; resyncing
+  // its disk overwrites nothing the application sees.
+  const bool primary_overwritten =
+      (d.outcome == HandshakeOutcome::kBecomeTarget && self.primary &&
+       self.disk == DiskState::kUpToDate) ||
+      (d.outcome == HandshakeOutcome::kBecomeSource && peer.primary &&
+       peer.disk == DiskState::kUpToDate);
   const bool something_to_sync =
       d.bitmap != BitmapPrep::kUse || self.dirty_bits + peer.dirty_bits > 0;
   if (primary_overwritten && something_to_sync) {
@@ -482,10 +511,10 @@ HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
                                 : "The peer shall become SyncTarget, but it is primary!";
     if (policy.rr_conflict == RrConflict::kRetryConnect) {
       d.outcome = HandshakeOutcome::kRetryConnect;
-      d.reason = who + " (rr-conflict retry-connect)";
+      d.reason = who + " (rr-conflict retry-connect) after " + d.reason;
     } else {
       d.outcome = HandshakeOutcome::kRrConflict;
-      d.reason = who + " (rr-conflict disconnect)";
+      d.reason = who + " (rr-conflict disconnect) after " + d.reason;
     }
     d.bitmap = BitmapPrep::kUse;
     d.other_node = -1;

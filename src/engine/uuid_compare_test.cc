@@ -729,7 +729,8 @@ TEST(DecideSync, RrConflictDisconnect) {
   b.dirty_bits = 8;
   HandshakeDecision d = Decide(a, b);
   EXPECT_EQ(d.outcome, HandshakeOutcome::kRrConflict);
-  EXPECT_EQ(d.reason, "I shall become SyncTarget, but I am primary! (rr-conflict disconnect)");
+  EXPECT_EQ(d.reason.rfind("I shall become SyncTarget, but I am primary! (rr-conflict disconnect)", 0), 0u)
+      << d.reason;
   EXPECT_EQ(DecideB(a, b, {}).outcome, HandshakeOutcome::kRrConflict);
 
   // After A demotes it joins as SyncTarget.

@@ -83,7 +83,12 @@ void ResourceImpl::StartRequest(AppReq& r) {
   }
   if (!HasUpToDateData(r.vol)) return CompleteReq(r.seq, IoStatus::kIoError);
   Volume& v = volumes_[r.vol];
-  if (v.new_uuid_pending && !v.uuid_persisting) MaybeNewUuidForWrite(r.vol);
+  if (v.new_uuid_pending && !v.uuid_persisting) {
+    // The volumes are one consistency group: their generations move together.
+    for (size_t i = 0; i < volumes_.size(); ++i)
+      if (volumes_[i].new_uuid_pending && !volumes_[i].uuid_persisting)
+        MaybeNewUuidForWrite(static_cast<int>(i));
+  }
   if (v.uuid_persisting) {
     v.held_writes.push_back(r.seq);
     return;
@@ -309,8 +314,9 @@ void ResourceImpl::MaybeComplete(uint64_t seq) {
   if (r.req.op == AppOp::kRead) return;  // reads complete in their own callbacks
   bool ok = r.local_ok || r.peer_ok;
   if (r.req.op == AppOp::kFlush && !ok) ok = HasUpToDateData(r.vol);
+  if (opts_.quorum != kQuorumOff) UpdateQuorum();
   IoStatus st = ok ? IoStatus::kOk : IoStatus::kIoError;
-  if (ok && IsWrite(r.req.op) && opts_.quorum != kQuorumOff && !have_quorum_)
+  if (ok && r.req.op != AppOp::kRead && opts_.quorum != kQuorumOff && !have_quorum_)
     st = IoStatus::kIoError;
   // Any write of the current epoch completing closes the epoch: later writes
   // may depend on it and must land in a later epoch (§3.2).
@@ -479,6 +485,9 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
     for (uint64_t b = d.offset / kBlockBytes; b <= (d.offset + d.length - 1) / kBlockBytes; ++b)
       if (pd.rs_in_flight.count(b)) pd.rs_superseded.insert(b);
   }
+  // The writer's own disk is gone (detached): it misses this write.
+  if (IsDiskfulPeer(peer) && pr.dev[vol].peer_disk < DiskState::kInconsistent)
+    MarkOutOfSync(vol, peer, d.offset, d.length);
   // Peers that did not get this write directly from us may lack it.
   for (int q = 0; q < kMaxNodes; ++q) {
     if (q == peer || !IsDiskfulPeer(q)) continue;
@@ -710,7 +719,12 @@ void ResourceImpl::OnLocalDiskError(int vol) {
   EmitEvent("local disk I/O error: detaching volume " + std::to_string(v.vnr.value()));
   v.attached = false;
   SetDisk(vol, DiskState::kFailed);
-  if (role_ == Role::kPrimary) v.new_uuid_pending = true;
+  // A Primary whose own disk failed starts a new generation at its next
+  // write; its peers persist it (§5.2).
+  if (role_ == Role::kPrimary) {
+    v.new_uuid_pending = true;
+    v.lost_disk = true;
+  }
   // Requests waiting for AL transactions or metadata on this disk go on without it.
   auto waiters = std::move(v.al_waiters);
   v.al_waiters.clear();

@@ -78,6 +78,10 @@ struct Volume {
   std::vector<Bitmap> bitmaps;  // by bitmap slot
   std::vector<std::set<uint64_t>> dirty_pages;  // by slot: pages to write
   bool new_uuid_pending = false;  // generate a new current UUID at the next write
+  bool lost_disk = false;         // detached on an I/O error while Primary
+  // While Negotiating after an attach: the disk state the metadata claims;
+  // the handshake decides what it really is.
+  DiskState md_disk = DiskState::kDiskless;
   bool uuid_persisting = false;   // superblock with a new UUID is being written
   std::deque<uint64_t> held_writes;  // app reqs waiting for the UUID write
   // Activity log: al_extents slots; extent -> slot; LRU of unreferenced.
@@ -115,6 +119,7 @@ struct PeerDevice {
   uint64_t peer_current_bytes = 0;
   UuidSide sent_uuids;   // what we sent in this handshake
   bool uuids_sent = false;
+  Time last_rehandshake = -1;  // when we last asked for a volume handshake round
   // Resync (SyncTarget side): next bit to request, requests in flight.
   uint64_t rs_cursor = 0;
   std::set<uint64_t> rs_in_flight;  // block numbers requested
@@ -217,6 +222,8 @@ class ResourceImpl {
   void Down(uint64_t cookie);
   void Primary(uint64_t cookie, bool force);
   void Secondary(uint64_t cookie, bool force);
+  // Flushes everything to every peer, then demotes; `done` gets the result.
+  void DemoteAfterFlush(std::function<void(SsCode)> done);
   void NewCurrentUuid(uint64_t cookie, VolumeNr vnr, bool clear_bitmap);
   void Invalidate(uint64_t cookie, VolumeNr vnr);
   void InvalidateRemote(uint64_t cookie, NodeId peer, VolumeNr vnr);
@@ -327,6 +334,9 @@ class ResourceImpl {
   void DoDemote();
   void UpdateQuorum();
   void UpdateFarAwayPrimary();
+  // A connected disk below UpToDate with no resync running asks an UpToDate
+  // peer for a volume handshake round, so the UUID rules decide again.
+  void MaybeRehandshake();
   uint64_t ConnectedMask() const;
   uint64_t PrimaryMask() const;
 
@@ -347,6 +357,8 @@ class ResourceImpl {
   void VerifyStep(int peer, int vol);
   bool IsSyncTarget(int vol) const;
   void AbortResync(int peer, int vol);
+  // When no SyncTarget role is active on vol, a paused one takes over.
+  void ActivatePausedTarget(int vol);
 
   // ---- metadata and activity log (md.cc)
   bool LoadMetadata(int vol, ByteSpan md, std::string* why);
