@@ -61,7 +61,8 @@ void ResourceImpl::OnMessage(NodeId from, Message msg) {
         else if constexpr (std::is_same_v<T, CurrentUuid>) {
           int vol = VolIndex(VolumeNr(m.vnr));
           if (vol >= 0 && volumes_[vol].attached) AdoptPeerUuid(vol, m.uuid);
-        } else if constexpr (std::is_same_v<T, Ping>) Send(p, PingAck{});
+        } else if constexpr (std::is_same_v<T, PeerAck>) OnPeerAck(p, m);
+        else if constexpr (std::is_same_v<T, Ping>) Send(p, PingAck{});
         // Hello, AuthResponse and PingAck belong to the transport.
       },
       msg);
@@ -79,6 +80,7 @@ void ResourceImpl::OnTransportUp(NodeId id) {
     return;
   }
   pr.transport_up = true;
+  pr.last_dagtag = 0;
   pr.got_params = pr.got_state = pr.handshake_done = false;
   pr.last_epoch_sent = pr.last_barrier_acked = 0;
   pr.last_rx = now_;
@@ -138,6 +140,11 @@ UuidSide ResourceImpl::MyUuidSide(int p, int vol) const {
   u.primary = role_ == Role::kPrimary;
   u.disk = !v.attached ? DiskState::kDiskless
            : v.disk == DiskState::kNegotiating ? v.md_disk : v.disk;
+  // A Primary re-attaching a disk served from its peers meanwhile: that disk
+  // is not what the application saw, so it is at best Consistent.
+  if (v.attached && v.disk == DiskState::kNegotiating && role_ == Role::kPrimary &&
+      u.disk == DiskState::kUpToDate)
+    u.disk = DiskState::kConsistent;
   int slot = SlotOf(v, p);
   u.dirty_bits = (v.attached && slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size())
                      ? v.bitmaps[slot].Count()
@@ -267,6 +274,7 @@ void ResourceImpl::OnState(int p, const State& m) {
   pr.primary_mask = m.primary_mask;
   bool first = !pr.got_state;
   pr.got_state = true;
+  if (old_role != pr.role) RetryWaitingResyncRequests();
   if (pr.handshake_done) {
     for (size_t vol = 0; vol < volumes_.size() && vol < m.disks.size(); ++vol) {
       DiskState s = static_cast<DiskState>(m.disks[vol]);
@@ -339,11 +347,12 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   pol.quorum_enabled = opts_.quorum != kQuorumOff;
   HandshakeDecision dec = DecideSync(self, peer, pol, self_ < p);
   if (v.disk == DiskState::kNegotiating) {
-    // The negotiation resolves: as the metadata said unless we become target.
+    // The negotiation resolves: as we claimed unless we become target.
     SetDisk(vol, dec.outcome == HandshakeOutcome::kBecomeTarget ? DiskState::kOutdated
-                 : v.md_disk == DiskState::kUpToDate          ? DiskState::kConsistent
-                                                               : v.md_disk);
-    if (dec.outcome != HandshakeOutcome::kBecomeTarget && v.md_disk == DiskState::kUpToDate)
+                 : self.disk == DiskState::kUpToDate           ? DiskState::kConsistent
+                                                                : self.disk);
+    // Without fencing, Consistent becomes UpToDate on connect (may_be_up_to_date).
+    if (dec.outcome != HandshakeOutcome::kBecomeTarget && self.disk >= DiskState::kConsistent)
       SetDisk(vol, DiskState::kUpToDate);
   }
   EmitEvent(Fmt("handshake name:%s peer-node-id:%d volume:%u %s", cfg_.name.c_str(), p,
@@ -357,19 +366,30 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   if (out == HandshakeOutcome::kNoSync && (self.dirty_bits || peer.dirty_bits) &&
       self.disk >= DiskState::kOutdated && peer.disk >= DiskState::kOutdated) {
     bool i_source;
-    if (self.primary != peer.primary) i_source = self.primary;
-    else if (self.disk != peer.disk) i_source = self.disk > peer.disk;
+    if (self.disk != peer.disk) i_source = self.disk > peer.disk;
+    else if (self.primary != peer.primary) i_source = self.primary;
     else i_source = self_ < p;
     out = i_source ? HandshakeOutcome::kBecomeSource : HandshakeOutcome::kBecomeTarget;
     prep = BitmapPrep::kUse;
+  }
+  // A disk that is itself Inconsistent (a SyncTarget elsewhere, or fresh)
+  // cannot be a source; decide again once it is UpToDate (MaybeRehandshake).
+  if ((out == HandshakeOutcome::kBecomeSource && self.disk <= DiskState::kInconsistent) ||
+      (out == HandshakeOutcome::kBecomeTarget && peer.disk <= DiskState::kInconsistent)) {
+    EmitEvent("resync deferred: the source disk is not consistent yet");
+    SetRepl(p, vol, ReplState::kEstablished);
+    SetPeerDisk(p, vol, peer.disk);
+    return;
   }
   switch (out) {
     case HandshakeOutcome::kNoSync: {
       SetRepl(p, vol, ReplState::kEstablished);
       SetPeerDisk(p, vol, peer.disk);
-      // Outdated/Consistent follows a stable UpToDate peer (§2.3).
-      if ((v.disk == DiskState::kOutdated || v.disk == DiskState::kConsistent) &&
-          peer.disk == DiskState::kUpToDate && self.current == peer.current)
+      // Outdated follows a stable UpToDate peer; Consistent becomes UpToDate
+      // (no fencing: may_be_up_to_date) (§2.3).
+      if ((v.disk == DiskState::kOutdated && peer.disk == DiskState::kUpToDate &&
+           self.current == peer.current) ||
+          v.disk == DiskState::kConsistent)
         SetDisk(vol, DiskState::kUpToDate);
       if (v.sb.peers[p].bitmap_uuid != 0 && self.current == (peer.current & ~1ull)) {
         PushHistory(vol, v.sb.peers[p].bitmap_uuid);
@@ -450,6 +470,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   // Quorum first: requests completed below must see the partition as it is.
   UpdateQuorum();
   ConnectionLostWrites(p);
+  FlushPeerAcks(false);
   for (size_t vol = 0; vol < volumes_.size(); ++vol) {
     PeerDevice& d = pr.dev[vol];
     d.rs_in_flight.clear();
@@ -478,6 +499,8 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   } else {
     SetConn(p, ConnState::kStandAlone);
   }
+  if (!pr.disconnect_done.empty()) FinishDisconnect(p);
+  RetryWaitingResyncRequests();
   if (handshaking_ == 0 && !frozen_.empty()) {
     auto held = std::move(frozen_);
     frozen_.clear();
@@ -546,6 +569,10 @@ void ResourceImpl::OnTwopcPrepare(int p, const TwopcPrepare& m) {
         SetPeerDisk(p, static_cast<int>(vol), DiskState::kOutdated);
       }
     }
+    TwopcReply ack;
+    ack.tid = 0;
+    ack.vote = static_cast<uint8_t>(TwopcVote::kYes);
+    Send(p, ack);
     return;
   }
   TwopcReply reply;
@@ -621,6 +648,10 @@ void ResourceImpl::TwopcMaybeReply() {
 }
 
 void ResourceImpl::OnTwopcReply(int p, const TwopcReply& m) {
+  if (m.tid == 0) {
+    if (!peers_[p].disconnect_done.empty()) FinishDisconnect(p);
+    return;
+  }
   if (!twopc_ || twopc_->tid != m.tid || !(twopc_->waiting & (1ull << p))) return;
   Twopc& t = *twopc_;
   t.waiting &= ~(1ull << p);
@@ -1009,14 +1040,21 @@ void ResourceImpl::MaybeRehandshake() {
   for (size_t vi = 0; vi < volumes_.size(); ++vi) {
     int vol = static_cast<int>(vi);
     const Volume& v = volumes_[vol];
-    if (!v.attached || v.disk == DiskState::kUpToDate || v.disk < DiskState::kInconsistent) continue;
+    if (!v.attached || v.disk < DiskState::kInconsistent) continue;
     if (IsSyncTarget(vol)) continue;
     for (int p = 0; p < kMaxNodes; ++p) {
       Peer& pr = peers_[p];
       if (!IsDiskfulPeer(p) || pr.conn != ConnState::kConnected || !pr.handshake_done) continue;
       PeerDevice& d = pr.dev[vol];
-      if (d.repl != ReplState::kEstablished || d.peer_disk != DiskState::kUpToDate || d.uuids_sent)
-        continue;
+      if (d.repl != ReplState::kEstablished || d.uuids_sent) continue;
+      // Either our disk is behind an UpToDate peer, or we both are fine but
+      // we hold out-of-sync bits towards it (peer-acks, a lost Primary).
+      int slot = SlotOf(v, p);
+      bool behind = v.disk != DiskState::kUpToDate && d.peer_disk == DiskState::kUpToDate;
+      bool bits = v.disk == DiskState::kUpToDate && d.peer_disk >= DiskState::kOutdated && slot >= 0 &&
+                  static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0 &&
+                  !(role_ == Role::kPrimary && ShouldSendData(p, vol));
+      if (!behind && !bits) continue;
       // Outdated because a Primary is far away: nothing to decide yet.
       bool far = false;
       for (int q = 0; q < kMaxNodes; ++q)

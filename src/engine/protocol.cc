@@ -248,6 +248,8 @@ const char* MsgTypeName(MsgType t) {
       return "VerifyResult";
     case MsgType::kCurrentUuid:
       return "CurrentUuid";
+    case MsgType::kPeerAck:
+      return "PeerAck";
     case MsgType::kPing:
       return "Ping";
     case MsgType::kPingAck:

@@ -62,6 +62,7 @@ enum class MsgType : uint16_t {
   kVerifyReply = 45,
   kVerifyResult = 46,
   kCurrentUuid = 47,
+  kPeerAck = 48,
   kPing = 50,
   kPingAck = 51,
 };
@@ -213,9 +214,13 @@ struct Data {
   uint64_t dagtag = 0;
   uint32_t flags = 0;     // DataFlag
   uint32_t epoch = 0;
+  // Node mask of every node the writer sends this payload to. A receiver
+  // marks the blocks out of sync towards diskful nodes outside the mask: they
+  // miss this write (a light form of DRBD's peer-acks, §3.6).
+  uint64_t receivers = 0;
   SharedBytes payload;
   template <class V> void Fields(V& v) {
-    v(vnr), v(id), v(offset), v(length), v(dagtag), v(flags), v(epoch), v(payload);
+    v(vnr), v(id), v(offset), v(length), v(dagtag), v(flags), v(epoch), v(receivers), v(payload);
   }
 };
 
@@ -359,6 +364,17 @@ struct CurrentUuid {
   template <class V> void Fields(V& v) { v(vnr), v(uuid); }
 };
 
+// Peer-ack (drbd-semantics.md §3.6): the Primary tells the nodes that hold
+// epoch `epoch` which of the nodes it sent that epoch to acknowledged it; a
+// receiver marks the epoch's blocks out of sync towards sent_to & ~acked.
+struct PeerAck {
+  static constexpr MsgType kType = MsgType::kPeerAck;
+  uint32_t epoch = 0;
+  uint64_t sent_to = 0;
+  uint64_t acked = 0;
+  template <class V> void Fields(V& v) { v(epoch), v(sent_to), v(acked); }
+};
+
 struct Ping {
   static constexpr MsgType kType = MsgType::kPing;
   template <class V> void Fields(V&) {}
@@ -373,7 +389,7 @@ using Message =
     std::variant<Hello, AuthResponse, Params, Sizes, Uuids, State, TwopcPrepare, TwopcReply,
                  TwopcCommit, TwopcAbort, Data, Barrier, BarrierAck, WriteAck, OutOfSync,
                  ReadRequest, ReadReply, BitmapMsg, ResyncRequest, ResyncReply, ResyncAck,
-                 VerifyRequest, VerifyReply, VerifyResult, CurrentUuid, Ping, PingAck>;
+                 VerifyRequest, VerifyReply, VerifyResult, CurrentUuid, PeerAck, Ping, PingAck>;
 
 MsgType TypeOf(const Message& m);
 const char* MsgTypeName(MsgType t);

@@ -128,12 +128,12 @@ const std::vector<SpecType> kSpecTypes = {
     {1, "Hello", 21},          {2, "AuthResponse", 4},  {10, "Params", 6},
     {11, "Sizes", 18},         {12, "Uuids", 31},       {13, "State", 25},
     {20, "TwopcPrepare", 15},  {21, "TwopcReply", 38},  {22, "TwopcCommit", 28},
-    {23, "TwopcAbort", 4},     {30, "Data", 42},        {31, "Barrier", 4},
+    {23, "TwopcAbort", 4},     {30, "Data", 50},        {31, "Barrier", 4},
     {32, "BarrierAck", 8},     {33, "WriteAck", 23},    {34, "OutOfSync", 14},
     {35, "ReadRequest", 22},   {36, "ReadReply", 15},   {40, "Bitmap", 15},
     {41, "ResyncRequest", 32}, {42, "ResyncReply", 19}, {43, "ResyncAck", 15},
     {44, "VerifyRequest", 14}, {45, "VerifyReply", 22}, {46, "VerifyResult", 15},
-    {47, "CurrentUuid", 10},   {50, "Ping", 0},         {51, "PingAck", 0},
+    {47, "CurrentUuid", 10},   {48, "PeerAck", 20},     {50, "Ping", 0},         {51, "PingAck", 0},
 };
 
 template <size_t... I>
@@ -279,13 +279,14 @@ Data GoldenData() {
   d.dagtag = 16;
   d.flags = kDpFua | kDpWantAck;
   d.epoch = 7;
+  d.receivers = 0x6;
   d.payload = MakeShared(Bytes{'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'});
   return d;
 }
 
 TEST(GoldenBytes, Data) {
   EXPECT_EQ(Encode(GoldenData()),
-            FromHex("31444e54 0100 1e00 32000000 00000000"
+            FromHex("31444e54 0100 1e00 3a000000 00000000"
                     "0100"                          // vnr
                     "8877665544332211"              // id
                     "0010000000000000"              // offset 4096
@@ -293,6 +294,7 @@ TEST(GoldenBytes, Data) {
                     "1000000000000000"              // dagtag
                     "11000000"                      // flags FUA | WANT_ACK
                     "07000000"                      // epoch
+                    "0600000000000000"              // receivers: nodes 1 and 2
                     "08000000 4142434445464748"));  // payload
 }
 

@@ -290,6 +290,8 @@ void ResourceImpl::AdvanceTime(Time now) {
     TryPromote();
   }
   if (promote_ && !twopc_ && promote_->deadline <= now_) TryPromote();
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (peers_[p].disconnect_deadline != 0 && peers_[p].disconnect_deadline <= now_) FinishDisconnect(p);
   if (next_resync_step_ <= now_) {
     next_resync_step_ = now_ + 100 * kMs;
     for (int p = 0; p < kMaxNodes; ++p) {
@@ -429,10 +431,19 @@ void ResourceImpl::Disconnect(uint64_t cookie, NodeId peer) {
   int p = peer.value();
   if (peers_[p].conn == ConnState::kStandAlone)
     return Done(cookie, SsCode::kAlreadyStandAlone);
-  // Graceful: with quorum on, a Secondary leaving a Primary outdates itself and
-  // the Primary marks the peer Outdated, so quorum can count it as gone
-  // (drbd-semantics.md §7.3, "last man standing").
-  if (peers_[p].conn == ConnState::kConnected && opts_.quorum != kQuorumOff) {
+  DisconnectImpl(p, [this, cookie] { Done(cookie, SsCode::kSuccess); });
+  AfterInput();
+}
+
+// Graceful: with quorum on, a Secondary leaving a Primary outdates itself and
+// the Primary marks the peer Outdated, so quorum can count it as gone
+// (drbd-semantics.md §7.3, "last man standing"). The connection closes when
+// the peer acknowledged the notice (or after ping-timeout x 2).
+void ResourceImpl::DisconnectImpl(int p, std::function<void()> done) {
+  Peer& pr = peers_[p];
+  pr.disconnect_done.push_back(std::move(done));
+  if (pr.disconnect_done.size() > 1) return;  // already on its way
+  if (pr.conn == ConnState::kConnected && pr.handshake_done && opts_.quorum != kQuorumOff) {
     TwopcPrepare notice;
     notice.tid = 0;
     notice.initiator = static_cast<uint8_t>(self_);
@@ -449,10 +460,21 @@ void ResourceImpl::Disconnect(uint64_t cookie, NodeId peer) {
       }
       if (role_ == Role::kPrimary) SetPeerDisk(p, static_cast<int>(vol), DiskState::kOutdated);
     }
+    pr.want = false;
+    pr.disconnect_deadline = now_ + 2 * opts_.ping_timeout;
+    ArmTimerAt(pr.disconnect_deadline);
+    return;
   }
+  FinishDisconnect(p);
+}
+
+void ResourceImpl::FinishDisconnect(int p) {
+  Peer& pr = peers_[p];
+  pr.disconnect_deadline = 0;
   GoStandAlone(p);
-  Done(cookie, SsCode::kSuccess);
-  AfterInput();
+  auto done = std::move(pr.disconnect_done);
+  pr.disconnect_done.clear();
+  for (auto& f : done) f();
 }
 
 void ResourceImpl::Down(uint64_t cookie) {
@@ -460,16 +482,8 @@ void ResourceImpl::Down(uint64_t cookie) {
   if (role_ == Role::kPrimary) DoDemote();
   for (int p = 0; p < kMaxNodes; ++p) {
     if (!peers_[p].exists || peers_[p].conn == ConnState::kStandAlone) continue;
-    uint64_t c = 0;
-    Disconnect(c, NodeId(static_cast<uint8_t>(p)));
+    DisconnectImpl(p, [] {});
   }
-  // Drop the AdminDone of the inner disconnects.
-  actions_.erase(std::remove_if(actions_.begin(), actions_.end(),
-                                [](const Action& a) {
-                                  auto* d = std::get_if<AdminDone>(&a);
-                                  return d && d->cookie == 0;
-                                }),
-                 actions_.end());
   down_ = true;
   int pending = 0;
   for (const Volume& v : volumes_) pending += v.attached ? 1 : 0;
@@ -545,10 +559,17 @@ void ResourceImpl::Invalidate(uint64_t cookie, VolumeNr vnr) {
     if (d.peer_disk == DiskState::kUpToDate && d.repl == ReplState::kEstablished) {
       int slot = SlotOf(volumes_[vol], p);
       if (slot < 0) continue;
-      volumes_[vol].bitmaps[slot].SetAll();
-      MarkPageDirty(vol, slot, 0, volumes_[vol].bitmaps[slot].size());
+      Volume& v = volumes_[vol];
+      v.bitmaps[slot].SetAll();
+      MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
       SetDisk(vol, DiskState::kInconsistent);
-      StartBitmapExchange(p, vol, BitmapPrep::kUse, -1, true);
+      SetRepl(p, vol, ReplState::kWFBitMapT);
+      BitmapMsg m;
+      m.vnr = v.vnr.value();
+      m.phase = 2;
+      m.bits = v.bitmaps[slot].size();
+      m.encoded = v.bitmaps[slot].EncodeCompact();
+      Send(p, std::move(m));
       Done(cookie, SsCode::kSuccess);
       AfterInput();
       return;

@@ -246,9 +246,14 @@ void ResourceImpl::ResyncStep(int p, int vol) {
 }
 
 void ResourceImpl::OnResyncRequest(int p, const ResyncRequest& m) {
-  if (m.dagtag_node != 0xff && m.dagtag_node != self_ && m.dagtag_node < kMaxNodes) {
+  // Wait for the Primary's writes only while we receive them (dagtags count
+  // per connection: they restart with the Primary's process).
+  int vol = VolIndex(VolumeNr(m.vnr));
+  if (vol >= 0 && m.dagtag_node != 0xff && m.dagtag_node != self_ && m.dagtag_node < kMaxNodes) {
     const Peer& prim = peers_[m.dagtag_node];
-    if (prim.exists && prim.conn == ConnState::kConnected && prim.last_dagtag < m.dagtag) {
+    if (prim.exists && prim.conn == ConnState::kConnected && prim.handshake_done &&
+        prim.role == Role::kPrimary && prim.dev[vol].repl == ReplState::kEstablished &&
+        volumes_[vol].disk == DiskState::kUpToDate && prim.last_dagtag < m.dagtag) {
       peers_[p].rs_waiting.push_back(m);
       return;
     }

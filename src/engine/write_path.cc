@@ -215,10 +215,15 @@ void ResourceImpl::IssueWrite(AppReq& r) {
       MaybeComplete(seq);
     });
   }
+  uint64_t receivers = 0;
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (peers_[p].exists && ShouldSendData(p, r.vol)) receivers |= 1ull << p;
+  if (uint64_t peers_mask = receivers) epoch_acks_[cur_epoch_].sent_to |= peers_mask;
+  if (v.attached && v.disk >= DiskState::kInconsistent) receivers |= 1ull << self_;
   for (int p = 0; p < kMaxNodes; ++p) {
     Peer& pr = peers_[p];
     if (!pr.exists) continue;
-    if (ShouldSendData(p, r.vol)) {
+    if (receivers & (1ull << p)) {
       Data d;
       d.vnr = v.vnr.value();
       d.id = seq;
@@ -227,6 +232,7 @@ void ResourceImpl::IssueWrite(AppReq& r) {
       d.dagtag = dagtag_;
       d.flags = flags;
       d.epoch = cur_epoch_;
+      d.receivers = receivers;
       d.payload = r.req.op == AppOp::kWrite ? r.req.data : nullptr;
       const PeerDevice& pd = pr.dev[r.vol];
       bool syncing = pd.repl == ReplState::kSyncSource || pd.repl == ReplState::kPausedSyncS;
@@ -259,6 +265,7 @@ void ResourceImpl::IssueWrite(AppReq& r) {
 
 void ResourceImpl::CloseEpoch() {
   if (cur_epoch_writes_ == 0) return;
+  if (auto it = epoch_acks_.find(cur_epoch_); it != epoch_acks_.end()) it->second.closed = true;
   for (int p = 0; p < kMaxNodes; ++p) {
     Peer& pr = peers_[p];
     if (!pr.exists || !pr.writes_in_cur_epoch) continue;
@@ -485,17 +492,14 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
     for (uint64_t b = d.offset / kBlockBytes; b <= (d.offset + d.length - 1) / kBlockBytes; ++b)
       if (pd.rs_in_flight.count(b)) pd.rs_superseded.insert(b);
   }
-  // The writer's own disk is gone (detached): it misses this write.
-  if (IsDiskfulPeer(peer) && pr.dev[vol].peer_disk < DiskState::kInconsistent)
-    MarkOutOfSync(vol, peer, d.offset, d.length);
-  // Peers that did not get this write directly from us may lack it.
+  // Every diskful node the writer did not send the payload to (its own
+  // detached disk included) misses this write.
   for (int q = 0; q < kMaxNodes; ++q) {
-    if (q == peer || !IsDiskfulPeer(q)) continue;
-    if (peers_[q].conn != ConnState::kConnected || !(peers_[peer].connected_mask & (1ull << q)) ||
-        peers_[q].dev[vol].peer_disk < DiskState::kInconsistent)
-      MarkOutOfSync(vol, q, d.offset, d.length);
+    if (q == self_ || !IsDiskfulPeer(q)) continue;
+    if (!(d.receivers & (1ull << q))) MarkOutOfSync(vol, q, d.offset, d.length);
   }
   pr.rx_epoch_active[d.epoch]++;
+  pr.rx_unconfirmed[d.epoch].push_back(TlRange{vol, d.offset, d.length});
   uint32_t gen = pr.conn_gen;
   // Resync data or an earlier write to these blocks is still on its way to
   // the disk: keep the order (§8.3).
@@ -635,6 +639,11 @@ void ResourceImpl::MaybeFinishBarrier(int peer) {
 void ResourceImpl::OnBarrierAck(int peer, const BarrierAck& a) {
   Peer& pr = peers_[peer];
   pr.last_barrier_acked = std::max(pr.last_barrier_acked, a.epoch);
+  for (auto& [e, ea] : epoch_acks_) {
+    if (e > a.epoch) break;
+    if (ea.sent_to & (1ull << peer)) ea.acked |= 1ull << peer;
+  }
+  FlushPeerAcks(false);
   while (!pr.tl.empty() && pr.tl.front().epoch <= a.epoch) pr.tl.pop_front();
   for (size_t i = 0; i < flushes_.size();) {
     auto it = reqs_.find(flushes_[i]);
@@ -673,6 +682,62 @@ void ResourceImpl::OnWriteAck(int peer, const WriteAck& a) {
   MaybeComplete(a.id);
 }
 
+// Peer-acks (§3.6): once every node an epoch went to acknowledged it or was
+// lost, tell the nodes holding it who is missing it. Complete epochs are
+// acknowledged in batches of 64 so the hot path stays cheap.
+void ResourceImpl::FlushPeerAcks(bool force_clean) {
+  while (!epoch_acks_.empty()) {
+    auto it = epoch_acks_.begin();
+    const EpochAcks& ea = it->second;
+    if (!ea.closed || (ea.sent_to & ~(ea.acked | ea.lost)) != 0) break;
+    uint32_t e = it->first;
+    if (ea.lost) {
+      PeerAck m{e, ea.sent_to, ea.acked};
+      for (int p = 0; p < kMaxNodes; ++p)
+        if ((ea.acked & (1ull << p)) && peers_[p].conn == ConnState::kConnected) Send(p, m);
+    }
+    clean_final_upto_ = e;
+    epoch_acks_.erase(it);
+  }
+  if (clean_final_upto_ > clean_acked_sent_ &&
+      (force_clean || clean_final_upto_ - clean_acked_sent_ >= 64)) {
+    PeerAck m{clean_final_upto_, 0, 0};
+    for (int p = 0; p < kMaxNodes; ++p)
+      if (peers_[p].exists && peers_[p].conn == ConnState::kConnected && peers_[p].handshake_done)
+        Send(p, m);
+    clean_acked_sent_ = clean_final_upto_;
+  }
+}
+
+void ResourceImpl::OnPeerAck(int peer, const PeerAck& m) {
+  auto& un = peers_[peer].rx_unconfirmed;
+  if (m.sent_to == 0) {
+    un.erase(un.begin(), un.upper_bound(m.epoch));
+    return;
+  }
+  auto it = un.find(m.epoch);
+  if (it == un.end()) return;
+  uint64_t missing = m.sent_to & ~m.acked;
+  for (int q = 0; q < kMaxNodes; ++q) {
+    if (q == self_ || !(missing & (1ull << q)) || !IsDiskfulPeer(q)) continue;
+    for (const TlRange& r : it->second) MarkOutOfSync(r.vol, q, r.offset, r.length);
+  }
+  un.erase(it);
+}
+
+// The Primary is gone before it told us who got its last writes: under
+// protocol C an acknowledged write is on every receiver, so marking these
+// blocks towards everyone and resyncing in either direction is safe.
+void ResourceImpl::UnconfirmedTowardsOthers(int peer) {
+  auto& un = peers_[peer].rx_unconfirmed;
+  for (auto& [e, ranges] : un)
+    for (int q = 0; q < kMaxNodes; ++q) {
+      if (q == peer || q == self_ || !IsDiskfulPeer(q)) continue;
+      for (const TlRange& r : ranges) MarkOutOfSync(r.vol, q, r.offset, r.length);
+    }
+  un.clear();
+}
+
 // A connection went away: every write it did not confirm with a barrier ack
 // is out of sync towards that peer, even if a write ack came (§3.2).
 void ResourceImpl::ConnectionLostWrites(int peer) {
@@ -681,6 +746,9 @@ void ResourceImpl::ConnectionLostWrites(int peer) {
     for (const TlRange& r : e.ranges) MarkOutOfSync(r.vol, peer, r.offset, r.length);
   pr.tl.clear();
   pr.writes_in_cur_epoch = false;
+  for (auto& [e, ea] : epoch_acks_)
+    if ((ea.sent_to & (1ull << peer)) && !(ea.acked & (1ull << peer))) ea.lost |= 1ull << peer;
+  UnconfirmedTowardsOthers(peer);
   pr.last_barrier_acked = pr.last_epoch_sent;
   std::vector<uint64_t> touched;
   for (auto& [seq, r] : reqs_) {

@@ -141,6 +141,14 @@ struct TlEpoch {
   std::vector<TlRange> ranges;
 };
 
+// Who an epoch of our writes went to and who acknowledged it (peer-acks).
+struct EpochAcks {
+  uint64_t sent_to = 0;
+  uint64_t acked = 0;
+  uint64_t lost = 0;
+  bool closed = false;
+};
+
 struct Peer {
   NodeId id;
   std::string name;
@@ -159,6 +167,9 @@ struct Peer {
   bool discard_my_data = false;
   bool reconnect = false;     // was Connected and lost it without our restart
   bool lost_as_primary = false;  // both were Primary when the connection was lost
+  // A graceful disconnect waiting for the peer to acknowledge its notice.
+  std::vector<std::function<void()>> disconnect_done;
+  Time disconnect_deadline = 0;
   std::vector<PeerDevice> dev;  // by volume index
   // Transfer log (we are the writer): epochs sent and not yet barrier-acked.
   std::deque<TlEpoch> tl;
@@ -174,6 +185,9 @@ struct Peer {
   uint32_t conn_gen = 0;         // bumped on every connection loss
   uint64_t last_dagtag = 0;      // highest dagtag received from this peer as Primary
   std::deque<ResyncRequest> rs_waiting;  // requests waiting for a dagtag
+  // Writes received from this peer (as Primary) whose peer-ack has not come:
+  // epoch -> ranges (§3.6).
+  std::map<uint32_t, std::vector<TlRange>> rx_unconfirmed;
   Time last_rx = 0;
   Time ping_sent = 0;
   std::unordered_map<uint64_t, uint64_t> reads;   // our read request id -> app seq
@@ -219,6 +233,8 @@ class ResourceImpl {
   void Connect(uint64_t cookie, NodeId peer, bool discard_my_data);
   void ConnectAll(uint64_t cookie);
   void Disconnect(uint64_t cookie, NodeId peer);
+  void DisconnectImpl(int peer, std::function<void()> done);
+  void FinishDisconnect(int peer);
   void Down(uint64_t cookie);
   void Primary(uint64_t cookie, bool force);
   void Secondary(uint64_t cookie, bool force);
@@ -298,6 +314,9 @@ class ResourceImpl {
   void OnBarrier(int peer, const Barrier& b);
   void OnBarrierAck(int peer, const BarrierAck& a);
   void OnWriteAck(int peer, const WriteAck& a);
+  void FlushPeerAcks(bool force_clean);
+  void OnPeerAck(int peer, const PeerAck& m);
+  void UnconfirmedTowardsOthers(int peer);
   void OnReadRequest(int peer, const ReadRequest& r);
   void OnReadReply(int peer, const ReadReply& r);
   void FailIoNoQuorum();
@@ -403,6 +422,9 @@ class ResourceImpl {
   std::vector<uint64_t> flushes_;   // flush reqs waiting for barrier acks
   std::vector<std::pair<uint64_t, bool>> pending_close_;  // demote after flush
   uint32_t cur_epoch_ = 1;
+  std::map<uint32_t, EpochAcks> epoch_acks_;
+  uint32_t clean_final_upto_ = 0;   // epochs up to here final and complete
+  uint32_t clean_acked_sent_ = 0;   // last clean PeerAck sent
   uint32_t cur_epoch_writes_ = 0;
   uint64_t dagtag_ = 0;
   bool have_quorum_ = true;

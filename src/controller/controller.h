@@ -1,0 +1,49 @@
+// Controller: the tandem-controller process - store, model, REST server.
+//
+// Start() opens <root>/var/lib/tandem/controller.db (creating directories),
+// loads the model, creates the default objects and binds the REST port;
+// Run() serves until Stop() or SIGINT/SIGTERM.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "controller/http_server.h"
+#include "controller/rest_api.h"
+#include "controller/service.h"
+#include "controller/store.h"
+
+namespace tandem::controller {
+
+struct ControllerOptions {
+  std::string root = "/";                  // state lives under <root>/var/lib/tandem
+  std::string listen_address = "0.0.0.0";  // --listen / --rest-listen
+  uint16_t listen_port = 3370;             // 0: any free port
+};
+
+std::string DatabasePath(const std::string& root);
+
+class Controller {
+ public:
+  explicit Controller(ControllerOptions options) : options_(std::move(options)) {}
+  Status Start();
+  uint16_t port() const { return port_; }
+  void Run();
+  void Stop();
+
+ private:
+  ControllerOptions options_;
+  std::unique_ptr<Store> store_;
+  Cluster cluster_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<RestApi> api_;
+  std::unique_ptr<HttpServer> server_;
+  uint16_t port_ = 0;
+};
+
+// export-db / import-db on the database under `root` (controller stopped).
+Status ExportDatabase(const std::string& root, const std::string& file);
+Status ImportDatabase(const std::string& root, const std::string& file);
+
+}  // namespace tandem::controller

@@ -1,0 +1,221 @@
+// REST handlers without sockets: status codes, JSON shapes with the OpenAPI
+// field names, lenient input, and refused requests that change nothing.
+#include "controller/rest_api.h"
+
+#include <gmock/gmock.h>
+
+#include "controller/codec.h"
+#include "controller/test_fixture.h"
+
+namespace tandem::controller {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RestApiTest : public testing::ControllerTest {
+ protected:
+  void SetUp() override {
+    ControllerTest::SetUp();
+    api_ = std::make_unique<RestApi>(service_.get(), store_.get());
+  }
+  HttpResponse Call(const std::string& method, const std::string& target,
+                    const std::string& body = "") {
+    return api_->Handle({method, target, body});
+  }
+  json::value Json(const HttpResponse& r) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    EXPECT_FALSE(ec) << r.body;
+    return v;
+  }
+  void Node3() {
+    for (const char* n : {"n1", "n2", "n3"}) {
+      auto r = Call(
+          "POST", "/v1/nodes",
+          std::string(R"({"name":")") + n +
+              R"(","type":"satellite","net_interfaces":[{"name":"default","address":"10.0.0.1","satellite_port":3366,"satellite_encryption_type":"plain","is_active":true}]})");
+      ASSERT_EQ(r.status, 201) << r.body;
+      r = Call(
+          "POST", std::string("/v1/nodes/") + n + "/storage-pools",
+          R"({"storage_pool_name":"ssd","provider_kind":"FILE_THIN","props":{"StorDriver/StorPoolName":"/srv/ssd","Tandem/Capacity/TotalKib":"104857600"}})");
+      ASSERT_EQ(r.status, 201) << r.body;
+    }
+  }
+  std::unique_ptr<RestApi> api_;
+};
+
+TEST_F(RestApiTest, VersionHasStringFieldsAndApiVersion) {
+  auto r = Call("GET", "/v1/controller/version");
+  ASSERT_EQ(r.status, 200);
+  auto v = Json(r).as_object();
+  for (const char* k : {"version", "git_hash", "build_time", "rest_api_version"}) {
+    ASSERT_TRUE(v.contains(k)) << k;
+    EXPECT_TRUE(v.at(k).is_string()) << k;
+  }
+  EXPECT_EQ(std::string(v.at("rest_api_version").as_string()).substr(0, 2), "1.");
+}
+
+TEST_F(RestApiTest, HealthAnswers200) {
+  EXPECT_EQ(Call("GET", "/health").status, 200);
+  auto m = Call("GET", "/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_THAT(m.body, HasSubstr("tandem_nodes 0"));
+}
+
+TEST_F(RestApiTest, NodeCreateListGetDelete) {
+  Node3();
+  auto list = Json(Call("GET", "/v1/nodes")).as_array();
+  ASSERT_EQ(list.size(), 3u);
+  auto n = list[0].as_object();
+  EXPECT_EQ(n.at("name"), "n1");
+  EXPECT_EQ(n.at("type"), "SATELLITE");
+  EXPECT_EQ(n.at("connection_status"), "OFFLINE");
+  auto nif = n.at("net_interfaces").as_array()[0].as_object();
+  EXPECT_EQ(nif.at("satellite_encryption_type"), "PLAIN");
+  EXPECT_EQ(nif.at("is_active"), true);
+  auto one = Call("GET", "/v1/nodes/N2");
+  ASSERT_EQ(one.status, 200);
+  EXPECT_TRUE(Json(one).is_object());
+  auto del = Call("DELETE", "/v1/nodes/n2");
+  EXPECT_EQ(del.status, 200);
+  EXPECT_EQ(Json(del).as_array()[0].at("ret_code").as_int64(),
+            rc::Compose(0, rc::kMaskDel, rc::kMaskNode, rc::kDeleted));
+  auto gone = Call("GET", "/v1/nodes/n2");
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_EQ(Json(gone).as_array()[0].at("message"), "Node 'n2' not found.");
+}
+
+TEST_F(RestApiTest, ModifyNodeProps) {
+  Node3();
+  auto r = Call("PUT", "/v1/nodes/n1", R"({"override_props":{"Aux/rack":"r1"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto filtered = Json(Call("GET", "/v1/nodes?props=Aux/rack=r1")).as_array();
+  ASSERT_EQ(filtered.size(), 1u);
+  EXPECT_EQ(filtered[0].at("name"), "n1");
+}
+
+TEST_F(RestApiTest, MalformedJsonIs400AndChangesNothing) {
+  std::string before = *ExportDb(*store_);
+  auto r = Call("POST", "/v1/nodes", R"({"name":"n1", )");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(Json(r).as_array()[0].at("ret_code").as_int64(),
+            static_cast<int64_t>(rc::kApiCallParseError));
+  auto wrong_type = Call("POST", "/v1/nodes", R"({"name":5})");
+  EXPECT_EQ(wrong_type.status, 400);
+  EXPECT_THAT(wrong_type.body, HasSubstr("Field 'name' must be a string"));
+  EXPECT_EQ(cluster_->nodes.size(), 0u);
+  (void)before;
+}
+
+TEST_F(RestApiTest, LenientInputIsAccepted) {
+  Node3();
+  // Lower-case enums, explicit nulls, unknown fields, numbers as strings.
+  auto rd = Call(
+      "POST", "/v1/resource-definitions",
+      R"({"resource_definition":{"name":"res","layer_data":[{"type":"drbd"},{"type":"storage"}],"whatever":1},"drbd_port":null})");
+  ASSERT_EQ(rd.status, 201) << rd.body;
+  auto vd = Call("POST", "/v1/resource-definitions/res/volume-definitions",
+                 R"({"volume_definition":{"size_kib":"1048576","flags":[]}})");
+  ASSERT_EQ(vd.status, 201) << vd.body;
+  auto ap = Call(
+      "POST", "/v1/resource-definitions/res/autoplace",
+      R"({"diskless_on_remaining":null,"select_filter":{"place_count":2,"storage_pool_list":["ssd"],"diskless_type":"DRBD_DISKLESS"}})");
+  ASSERT_EQ(ap.status, 201) << ap.body;
+  auto again = Call("POST", "/v1/resource-definitions/res/autoplace", "");
+  EXPECT_EQ(again.status, 201) << again.body;  // idempotent
+}
+
+TEST_F(RestApiTest, ViewResourcesHasTheFieldsClientsRead) {
+  Node3();
+  ASSERT_EQ(Call("POST", "/v1/resource-groups",
+                 R"({"name":"rg","select_filter":{"place_count":2,"storage_pool":"ssd"}})")
+                .status,
+            201);
+  auto sp = Call("POST", "/v1/resource-groups/rg/spawn",
+                 R"({"resource_definition_name":"vm-100-disk-0","volume_sizes":[1048576]})");
+  ASSERT_EQ(sp.status, 201) << sp.body;
+  auto all = Json(Call("GET", "/v1/view/resources")).as_array();
+  ASSERT_EQ(all.size(), 3u);  // two replicas and a tiebreaker
+  for (const auto& item : all) {
+    const auto& r = item.as_object();
+    EXPECT_TRUE(r.contains("name"));
+    EXPECT_TRUE(r.contains("node_name"));
+    EXPECT_EQ(r.at("layer_object").at("type"), "DRBD");
+    EXPECT_TRUE(r.at("state").as_object().contains("in_use"));
+    const auto& vol = r.at("volumes").as_array()[0].as_object();
+    EXPECT_TRUE(vol.contains("volume_number"));
+    EXPECT_TRUE(vol.contains("provider_kind"));
+    EXPECT_EQ(vol.at("layer_data_list")
+                  .as_array()[0]
+                  .at("data")
+                  .at("drbd_volume_definition")
+                  .at("minor_number"),
+              1000);
+  }
+  auto one = Json(Call("GET", "/v1/view/resources?resources=vm-100-disk-0&nodes=n1")).as_array();
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].at("volumes").as_array()[0].at("provider_kind"), "FILE_THIN");
+  auto page = Json(Call("GET", "/v1/view/resources?offset=1&limit=1")).as_array();
+  EXPECT_EQ(page.size(), 1u);
+  auto zero = Json(Call("GET", "/v1/view/resources?offset=0&limit=0")).as_array();
+  EXPECT_EQ(zero.size(), 3u);
+}
+
+TEST_F(RestApiTest, StoragePoolViewsCarryCapacityAndStrings) {
+  Node3();
+  auto pools = Json(Call("GET", "/v1/view/storage-pools?storage_pools=ssd")).as_array();
+  ASSERT_EQ(pools.size(), 3u);
+  const auto& p = pools[0].as_object();
+  EXPECT_EQ(p.at("provider_kind"), "FILE_THIN");
+  EXPECT_TRUE(p.at("free_space_mgr_name").is_string());
+  EXPECT_EQ(p.at("total_capacity"), 104857600);
+  EXPECT_EQ(p.at("props").at("StorDriver/StorPoolName"), "/srv/ssd");
+  auto single = Call("GET", "/v1/nodes/n1/storage-pools/ssd");
+  EXPECT_EQ(single.status, 200);
+  EXPECT_EQ(Call("GET", "/v1/nodes/n1/storage-pools/nope").status, 404);
+}
+
+TEST_F(RestApiTest, ResourceCreateTakesAnArrayAndAnswers201) {
+  Node3();
+  ASSERT_EQ(
+      Call("POST", "/v1/resource-definitions", R"({"resource_definition":{"name":"res"}})").status,
+      201);
+  ASSERT_EQ(Call("POST", "/v1/resource-definitions/res/volume-definitions",
+                 R"({"volume_definition":{"size_kib":1024}})")
+                .status,
+            201);
+  auto r = Call(
+      "POST", "/v1/resource-definitions/res/resources",
+      R"([{"resource":{"node_name":"n1","props":{"StorPoolName":"ssd"}}},{"resource":{"node_name":"n2","flags":["DISKLESS"]}}])");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Json(r).as_array()[0].at("ret_code").as_int64(), 20185089);
+  auto dup = Call("POST", "/v1/resource-definitions/res/resources/n1", R"({"resource":{}})");
+  EXPECT_EQ(dup.status, 500);
+  EXPECT_EQ(Json(dup).as_array()[0].at("ret_code").as_int64(), -4611686018407202314);
+  auto vols = Json(Call("GET", "/v1/resource-definitions/res/resources/n2/volumes/0")).as_object();
+  EXPECT_EQ(vols.at("provider_kind"), "DISKLESS");
+}
+
+TEST_F(RestApiTest, ControllerPropertiesSetAndDelete) {
+  auto set = Call("POST", "/v1/controller/properties",
+                  R"({"override_props":{"Autoplacer/Weights/MinRscCount":"2"}})");
+  EXPECT_EQ(set.status, 201) << set.body;
+  EXPECT_EQ(Json(Call("GET", "/v1/controller/properties")).at("Autoplacer/Weights/MinRscCount"),
+            "2");
+  auto bad =
+      Call("POST", "/v1/controller/properties", R"({"override_props":{"TcpPortAutoRange":"x"}})");
+  EXPECT_EQ(bad.status, 500);
+  auto del = Call("DELETE", "/v1/controller/properties/Autoplacer/Weights/MinRscCount");
+  EXPECT_EQ(del.status, 200);
+  EXPECT_TRUE(Json(Call("GET", "/v1/controller/properties")).as_object().empty());
+}
+
+TEST_F(RestApiTest, UnknownPathsAnswerJson404) {
+  auto r = Call("GET", "/v1/no-such-thing");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_TRUE(Json(r).is_array());
+}
+
+}  // namespace
+}  // namespace tandem::controller

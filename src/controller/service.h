@@ -1,0 +1,156 @@
+// Service: every operation of the REST API on the object model, as typed
+// calls that return ApiCallRc lists.
+//
+// Each mutating call is one transaction: it runs on the in-memory Cluster
+// through a Txn, and only if it produced no error entry are its row changes
+// written to the Store (one SQLite transaction) and kept. A call that fails at
+// any point - validation, placement, or the database write - leaves both the
+// memory and the database exactly as they were.
+//
+// Thread-compatible: the REST server calls it from one thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/api_rc.h"
+#include "controller/model.h"
+#include "controller/placement.h"
+#include "controller/store.h"
+
+namespace tandem::controller {
+
+using rc::ApiCallRcList;
+
+struct NodeModifyRequest {
+  std::optional<NodeType> type;
+  PropsChange props;
+};
+
+struct RgModifyRequest {
+  std::optional<std::string> description;
+  PropsChange props;
+  std::optional<SelectFilter> select_filter;  // fields set here replace the group's
+  std::optional<int> peer_slots;
+};
+
+struct SpawnRequest {
+  std::string rd_name;
+  std::string external_name;
+  std::vector<int64_t> volume_sizes_kib;
+  SelectFilter select_filter;
+  bool partial = false;
+  bool definitions_only = false;
+  Props rd_props;
+  std::optional<int> peer_slots;
+};
+
+struct RdCreateRequest {
+  ResourceDefinition rd;  // name, external_name, rg_name, props, layer_stack
+  std::optional<int> port;
+  std::optional<std::string> secret;
+  std::optional<int> peer_slots;
+};
+
+struct RdModifyRequest {
+  PropsChange props;
+  std::optional<int> port;
+  std::optional<int> peer_slots;
+  std::vector<std::string> layer_stack;
+  std::optional<std::string> resource_group;
+};
+
+struct VdCreateRequest {
+  VolumeDefinition vd;               // size_kib, props, flags
+  std::optional<int> volume_number;  // next free when unset
+  std::optional<int> minor;          // allocated from MinorNrAutoRange when unset
+};
+
+struct VdModifyRequest {
+  std::optional<int64_t> size_kib;
+  PropsChange props;
+  std::vector<std::string> flags;  // "FLAG" sets, "-FLAG" clears
+};
+
+struct ResourceCreateRequest {
+  Resource rsc;  // node_name, props, flags
+  std::vector<std::string> layer_list;
+  std::optional<int> node_id;
+};
+
+struct AutoplaceRequest {
+  SelectFilter select_filter;
+  std::optional<bool> diskless_on_remaining;
+  std::vector<std::string> layer_list;
+};
+
+// Ranges used when nothing else is configured (controller properties
+// TcpPortAutoRange and MinorNrAutoRange override them).
+inline constexpr int kDefaultPortLow = 7000;
+inline constexpr int kDefaultPortHigh = 7999;
+inline constexpr int kDefaultMinorLow = 1000;
+inline constexpr int kDefaultMinorHigh = 49999;
+
+class Service {
+ public:
+  // REQUIRES: cluster and store outlive the service; the cluster holds what
+  // the store holds.
+  Service(Cluster* cluster, Store* store) : cluster_(cluster), store_(store) {}
+
+  // Creates the default objects (DfltRscGrp) if missing. Run once at start-up.
+  Status Bootstrap();
+
+  const Cluster& cluster() const { return *cluster_; }
+
+  ApiCallRcList SetControllerProps(const PropsChange& change);
+
+  ApiCallRcList CreateNode(Node node);
+  ApiCallRcList ModifyNode(const std::string& name, const NodeModifyRequest& req);
+  ApiCallRcList DeleteNode(const std::string& name);
+
+  ApiCallRcList CreatePoolDef(StoragePoolDefinition def);
+  ApiCallRcList ModifyPoolDef(const std::string& name, const PropsChange& change);
+  ApiCallRcList DeletePoolDef(const std::string& name);
+  ApiCallRcList CreatePool(const std::string& node, StoragePool pool);
+  ApiCallRcList ModifyPool(const std::string& node, const std::string& pool,
+                           const PropsChange& change);
+  ApiCallRcList DeletePool(const std::string& node, const std::string& pool);
+
+  ApiCallRcList CreateRg(ResourceGroup rg);
+  ApiCallRcList ModifyRg(const std::string& name, const RgModifyRequest& req);
+  ApiCallRcList DeleteRg(const std::string& name);
+  ApiCallRcList Spawn(const std::string& rg, const SpawnRequest& req);
+  ApiCallRcList CreateVg(const std::string& rg, VolumeGroup vg, std::optional<int> volume_number);
+  ApiCallRcList ModifyVg(const std::string& rg, int vlmnr, const PropsChange& change,
+                         const std::vector<std::string>& flags);
+  ApiCallRcList DeleteVg(const std::string& rg, int vlmnr);
+
+  ApiCallRcList CreateRd(const RdCreateRequest& req);
+  ApiCallRcList ModifyRd(const std::string& name, const RdModifyRequest& req);
+  ApiCallRcList DeleteRd(const std::string& name);
+  ApiCallRcList CreateVd(const std::string& rd, const VdCreateRequest& req);
+  ApiCallRcList ModifyVd(const std::string& rd, int vlmnr, const VdModifyRequest& req);
+  ApiCallRcList DeleteVd(const std::string& rd, int vlmnr);
+
+  ApiCallRcList CreateResources(const std::string& rd,
+                                const std::vector<ResourceCreateRequest>& reqs);
+  ApiCallRcList ModifyResource(const std::string& rd, const std::string& node,
+                               const PropsChange& change);
+  ApiCallRcList DeleteResource(const std::string& rd, const std::string& node,
+                               bool keep_tiebreaker);
+  ApiCallRcList Autoplace(const std::string& rd, const AutoplaceRequest& req);
+  ApiCallRcList MakeAvailable(const std::string& rd, const std::string& node, bool diskful);
+
+  // Sets reported capacity of a pool (the satellite report; a test hook now).
+  ApiCallRcList ReportCapacity(const std::string& node, const std::string& pool,
+                               std::optional<int64_t> total_kib, std::optional<int64_t> free_kib);
+
+ private:
+  class Op;  // one request's transaction and answer (service.cc)
+
+  Cluster* cluster_;
+  Store* store_;
+};
+
+}  // namespace tandem::controller

@@ -1,0 +1,376 @@
+// Service: transactions, validation, auto-quorum and the tiebreaker.
+#include "controller/service.h"
+
+#include <gmock/gmock.h>
+
+#include <filesystem>
+
+#include "controller/test_fixture.h"
+
+namespace tandem::controller {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class ServiceTest : public testing::ControllerTest {
+ protected:
+  // Everything the store holds, table by table, for before/after comparisons.
+  std::string Snapshot() {
+    auto doc = ExportDb(*store_);
+    EXPECT_TRUE(doc.ok());
+    std::string s = *doc;
+    // exported_at_ms differs between calls; cut it out.
+    auto pos = s.find("\"exported_at_ms\"");
+    auto end = s.find(',', pos);
+    return s.substr(0, pos) + s.substr(end);
+  }
+  std::string MemorySnapshot() {
+    std::string out;
+    for (const auto& [k, r] : cluster_->resources.rows()) out += k + EncodeRow(r) + "\n";
+    for (const auto& [k, r] : cluster_->rds.rows()) out += k + EncodeRow(r) + "\n";
+    for (const auto& [k, r] : cluster_->vds.rows()) out += k + EncodeRow(r) + "\n";
+    for (const auto& [k, r] : cluster_->nodes.rows()) out += k + EncodeRow(r) + "\n";
+    for (const auto& [k, r] : cluster_->pools.rows()) out += k + EncodeRow(r) + "\n";
+    return out;
+  }
+  uint64_t FirstCode(const rc::ApiCallRcList& list) {
+    return list.empty() ? 0 : list.front().code();
+  }
+  SpawnRequest SpawnOf(const std::string& rd, int64_t kib) {
+    SpawnRequest s;
+    s.rd_name = rd;
+    s.volume_sizes_kib = {kib};
+    return s;
+  }
+  void ThreeNodes() {
+    for (const char* n : {"a", "b", "c"}) {
+      AddNode(n);
+      AddPool(n, "pool", 1000000);
+    }
+  }
+};
+
+TEST_F(ServiceTest, CreatedNodeHasDefaultDisklessPool) {
+  AddNode("n1");
+  ASSERT_NE(cluster_->FindPool("n1", kDefaultDisklessPool), nullptr);
+  EXPECT_EQ(cluster_->FindNode("N1")->name, "n1");  // case-insensitive identity
+}
+
+TEST_F(ServiceTest, DuplicateNodeFailsWithExistsCode) {
+  AddNode("n1");
+  Node again;
+  again.name = "N1";
+  auto r = service_->CreateNode(again);
+  ASSERT_TRUE(rc::HasError(r));
+  EXPECT_EQ(FirstCode(r), rc::kFailExistsNode);
+  EXPECT_EQ(static_cast<uint64_t>(r.front().ret_code) & rc::kMaskObj, rc::kMaskNode);
+}
+
+TEST_F(ServiceTest, InvalidNamesAreRefused) {
+  Node bad;
+  bad.name = "-bad";
+  EXPECT_EQ(FirstCode(service_->CreateNode(bad)), rc::kFailInvldNodeName);
+  RdCreateRequest rd;
+  rd.rd.name = "x";  // too short
+  EXPECT_EQ(FirstCode(service_->CreateRd(rd)), rc::kFailInvldRscName);
+  rd.rd.name = "has space";
+  EXPECT_EQ(FirstCode(service_->CreateRd(rd)), rc::kFailInvldRscName);
+}
+
+TEST_F(ServiceTest, FailedSpawnChangesNothing) {
+  ThreeNodes();
+  ResourceGroup rg;
+  rg.name = "rg";
+  rg.select_filter.place_count = 4;  // only three nodes
+  ExpectOk(service_->CreateRg(rg));
+  std::string before_db = Snapshot();
+  std::string before_mem = MemorySnapshot();
+  auto r = service_->Spawn("rg", SpawnOf("vol", 1024));
+  ASSERT_TRUE(rc::HasError(r));
+  EXPECT_EQ(FirstCode(r), rc::kFailNotEnoughNodes);
+  EXPECT_THAT(r.front().message, HasSubstr("need 4, 3"));
+  EXPECT_EQ(cluster_->FindRd("vol"), nullptr);
+  EXPECT_EQ(Snapshot(), before_db);
+  EXPECT_EQ(MemorySnapshot(), before_mem);
+}
+
+TEST_F(ServiceTest, StoreFailureRollsBackMemory) {
+  ThreeNodes();
+  std::string before_mem = MemorySnapshot();
+  std::string before_db = Snapshot();
+  store_->TEST_FailNextApply();
+  RdCreateRequest rd;
+  rd.rd.name = "res";
+  auto r = service_->CreateRd(rd);
+  ASSERT_TRUE(rc::HasError(r));
+  EXPECT_EQ(FirstCode(r), rc::kFailSql);
+  EXPECT_EQ(cluster_->FindRd("res"), nullptr);
+  EXPECT_EQ(MemorySnapshot(), before_mem);
+  EXPECT_EQ(Snapshot(), before_db);
+}
+
+TEST_F(ServiceTest, SpawnPlacesReplicasAndAddsTiebreaker) {
+  ThreeNodes();
+  ResourceGroup rg;
+  rg.name = "rg";
+  rg.select_filter.place_count = 2;
+  ExpectOk(service_->CreateRg(rg));
+  auto r = service_->Spawn("rg", SpawnOf("vol", 1024));
+  ExpectOk(r);
+  EXPECT_EQ(r.front().code(), rc::kCreated);
+  EXPECT_THAT(ResourceNodes("vol", false), ElementsAre("a", "b"));
+  const Resource* tb = cluster_->FindResource("vol", "c");
+  ASSERT_NE(tb, nullptr);
+  EXPECT_TRUE(tb->tiebreaker());
+  EXPECT_EQ(cluster_->FindRd("vol")->props.at(prop::kQuorum), "majority");
+  EXPECT_EQ(cluster_->FindRd("vol")->props.at(prop::kOnNoQuorum), "io-error");
+  bool saw_info = false;
+  for (const auto& e : r) saw_info = saw_info || e.code() == rc::kInfoTieBreakerCreated;
+  EXPECT_TRUE(saw_info) << testing::Describe(r);
+}
+
+TEST_F(ServiceTest, TiebreakerRemovedWhenThirdReplicaArrives) {
+  ThreeNodes();
+  AddNode("d");
+  AddPool("d", "pool", 10);
+  AddRd("vol");
+  Place("vol", "a");
+  Place("vol", "b");
+  ASSERT_EQ(cluster_->ResourcesOf("vol").size(), 3u);  // with a tiebreaker
+  AutoplaceRequest more;
+  more.select_filter.additional_place_count = 1;
+  auto r = service_->Autoplace("vol", more);
+  ExpectOk(r);
+  int diskful = 0;
+  int tiebreakers = 0;
+  for (const Resource* rsc : cluster_->ResourcesOf("vol")) {
+    diskful += rsc->diskless() ? 0 : 1;
+    tiebreakers += rsc->tiebreaker() ? 1 : 0;
+  }
+  EXPECT_EQ(diskful, 3);
+  EXPECT_EQ(tiebreakers, 0);
+  EXPECT_EQ(cluster_->FindRd("vol")->props.at(prop::kQuorum), "majority");
+}
+
+TEST_F(ServiceTest, AutoplaceTakesOverTiebreakerNode) {
+  ThreeNodes();
+  AddRd("vol");
+  Place("vol", "a");
+  Place("vol", "b");
+  ASSERT_TRUE(cluster_->FindResource("vol", "c")->tiebreaker());
+  AutoplaceRequest more;
+  more.select_filter.additional_place_count = 1;
+  ExpectOk(service_->Autoplace("vol", more));
+  const Resource* c = cluster_->FindResource("vol", "c");
+  ASSERT_NE(c, nullptr);
+  EXPECT_FALSE(c->diskless());
+}
+
+TEST_F(ServiceTest, DeletingAReplicaRemovesQuorumAndTiebreaker) {
+  ThreeNodes();
+  AddRd("vol");
+  Place("vol", "a");
+  Place("vol", "b");
+  auto r = service_->DeleteResource("vol", "b", false);
+  ExpectOk(r);
+  EXPECT_THAT(ResourceNodes("vol"), ElementsAre("a"));
+  EXPECT_EQ(cluster_->FindRd("vol")->props.count(prop::kQuorum), 0u);
+  bool saw_removed = false;
+  for (const auto& e : r) {
+    saw_removed =
+        saw_removed || e.message.find("was removed as there are not enough resources for quorum") !=
+                           std::string::npos;
+  }
+  EXPECT_TRUE(saw_removed) << testing::Describe(r);
+}
+
+TEST_F(ServiceTest, UserDisklessReplaceTiebreakerNeed) {
+  ThreeNodes();
+  AddNode("d");
+  AddRd("vol");
+  Place("vol", "a");
+  Place("vol", "b");
+  ASSERT_TRUE(cluster_->FindResource("vol", "c")->tiebreaker());
+  Place("vol", "d", "", /*diskless=*/true);
+  EXPECT_EQ(cluster_->FindResource("vol", "c"), nullptr);  // no longer needed
+  EXPECT_EQ(cluster_->FindRd("vol")->props.at(prop::kQuorum), "majority");
+}
+
+TEST_F(ServiceTest, AutoQuorumDisabledLeavesPropsAlone) {
+  ThreeNodes();
+  PropsChange off;
+  off.override_props = {{prop::kAutoQuorum, "disabled"}};
+  ExpectOk(service_->SetControllerProps(off));
+  AddRd("vol");
+  Place("vol", "a");
+  Place("vol", "b");
+  Place("vol", "c");
+  EXPECT_EQ(cluster_->FindRd("vol")->props.count(prop::kQuorum), 0u);
+}
+
+TEST_F(ServiceTest, AutoQuorumSuspendIoIsInheritedFromGroup) {
+  ThreeNodes();
+  ResourceGroup rg;
+  rg.name = "rg";
+  rg.props = {{prop::kAutoQuorum, "suspend-io"}};
+  ExpectOk(service_->CreateRg(rg));
+  AddRd("vol", 1024, "rg");
+  Place("vol", "a");
+  Place("vol", "b");
+  Place("vol", "c");
+  EXPECT_EQ(cluster_->FindRd("vol")->props.at(prop::kOnNoQuorum), "suspend-io");
+}
+
+TEST_F(ServiceTest, KeepTiebreakerConvertsDisklessResource) {
+  ThreeNodes();
+  AddNode("d");
+  AddRd("vol");
+  Place("vol", "a");
+  Place("vol", "b");
+  Place("vol", "d", "", true);
+  ExpectOk(service_->DeleteResource("vol", "d", true));
+  ASSERT_NE(cluster_->FindResource("vol", "d"), nullptr);
+  EXPECT_TRUE(cluster_->FindResource("vol", "d")->tiebreaker());
+}
+
+TEST_F(ServiceTest, PortsAndMinorsAreAllocatedFromRanges) {
+  PropsChange range;
+  range.override_props = {{prop::kTcpPortRange, "7100-7101"}};
+  ExpectOk(service_->SetControllerProps(range));
+  AddRd("one");
+  AddRd("two");
+  EXPECT_EQ(cluster_->FindRd("one")->port, 7100);
+  EXPECT_EQ(cluster_->FindRd("two")->port, 7101);
+  EXPECT_EQ(cluster_->FindVd("one", 0)->minor, 1000);
+  EXPECT_EQ(cluster_->FindVd("two", 0)->minor, 1001);
+  RdCreateRequest three;
+  three.rd.name = "three";
+  EXPECT_EQ(FirstCode(service_->CreateRd(three)), rc::kFailPoolExhaustedTcpPort);
+  ExpectOk(service_->DeleteRd("one"));
+  ExpectOk(service_->CreateRd(three));
+  EXPECT_EQ(cluster_->FindRd("three")->port, 7100);
+}
+
+TEST_F(ServiceTest, InvalidPortRangeIsRefused) {
+  PropsChange range;
+  range.override_props = {{prop::kTcpPortRange, "9000-8000"}};
+  EXPECT_EQ(FirstCode(service_->SetControllerProps(range)), rc::kFailInvldProp);
+}
+
+TEST_F(ServiceTest, VolumeCanShrinkOnlyWithoutResources) {
+  ThreeNodes();
+  AddRd("vol", 2048);
+  VdModifyRequest smaller;
+  smaller.size_kib = 1024;
+  ExpectOk(service_->ModifyVd("vol", 0, smaller));
+  Place("vol", "a");
+  VdModifyRequest tiny;
+  tiny.size_kib = 512;
+  EXPECT_EQ(FirstCode(service_->ModifyVd("vol", 0, tiny)), rc::kFailInvldVlmSize);
+  VdModifyRequest bigger;
+  bigger.size_kib = 4096;
+  ExpectOk(service_->ModifyVd("vol", 0, bigger));
+  EXPECT_EQ(cluster_->FindVd("vol", 0)->size_kib, 4096);
+}
+
+TEST_F(ServiceTest, ResourceGroupWithDefinitionsCannotBeDeleted) {
+  ResourceGroup rg;
+  rg.name = "my_rg";
+  ExpectOk(service_->CreateRg(rg));
+  AddRd("vol", 1024, "my_rg");
+  auto r = service_->DeleteRg("my_rg");
+  EXPECT_EQ(FirstCode(r), rc::kFailInUse);
+  EXPECT_EQ(r.front().message,
+            "Cannot delete resource group 'my_rg' because it has existing resource definitions.");
+  EXPECT_EQ(FirstCode(service_->DeleteRg(kDefaultResourceGroup)), rc::kFailInUse);
+}
+
+TEST_F(ServiceTest, ResourceOnMissingDefinitionGivesLinstorRetCode) {
+  AddNode("pve-01");
+  ResourceCreateRequest req;
+  req.rsc.node_name = "pve-01";
+  auto r = service_->CreateResources("vm-1-disk-0", {req});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r.front().ret_code, -4611686018407202515);  // as seen in the wild
+  EXPECT_EQ(r.front().message, "Resource definition 'vm-1-disk-0' not found.");
+}
+
+TEST_F(ServiceTest, DisklessResourceUsesDisklessPool) {
+  ThreeNodes();
+  AddRd("vol");
+  Place("vol", "a", "", true);
+  const Resource* r = cluster_->FindResource("vol", "a");
+  EXPECT_TRUE(HasFlag(r->flags, kFlagDrbdDiskless));
+  EXPECT_EQ(r->storage_pool, kDefaultDisklessPool);
+}
+
+TEST_F(ServiceTest, MissingDefaultPoolIsReported) {
+  AddNode("a");
+  AddRd("vol");
+  ResourceCreateRequest req;
+  req.rsc.node_name = "a";
+  EXPECT_EQ(FirstCode(service_->CreateResources("vol", {req})), rc::kFailNotFoundDfltStorPool);
+}
+
+TEST_F(ServiceTest, PoolInUseCannotBeDeleted) {
+  ThreeNodes();
+  AddRd("vol");
+  Place("vol", "a");
+  EXPECT_EQ(FirstCode(service_->DeletePool("a", "pool")), rc::kFailInUse);
+  ExpectOk(service_->DeletePool("b", "pool"));
+}
+
+TEST_F(ServiceTest, NodeDeleteRemovesItsResources) {
+  ThreeNodes();
+  AddRd("vol");
+  Place("vol", "a");
+  Place("vol", "b");
+  ExpectOk(service_->DeleteNode("b"));
+  EXPECT_EQ(cluster_->FindNode("b"), nullptr);
+  EXPECT_THAT(ResourceNodes("vol"), ElementsAre("a"));
+}
+
+TEST_F(ServiceTest, SpawnChecksVolumeGroups) {
+  ThreeNodes();
+  ResourceGroup rg;
+  rg.name = "rg";
+  ExpectOk(service_->CreateRg(rg));
+  ExpectOk(service_->CreateVg("rg", VolumeGroup{}, std::nullopt));
+  ExpectOk(service_->CreateVg("rg", VolumeGroup{}, std::nullopt));
+  auto r = service_->Spawn("rg", SpawnOf("vol", 1024));
+  EXPECT_EQ(FirstCode(r), rc::kFailInvldVlmCount);
+  SpawnRequest partial = SpawnOf("vol", 1024);
+  partial.partial = true;
+  ExpectOk(service_->Spawn("rg", partial));
+  SpawnRequest two = SpawnOf("vol2", 1024);
+  two.volume_sizes_kib.push_back(2048);
+  two.definitions_only = true;
+  ExpectOk(service_->Spawn("rg", two));
+  EXPECT_EQ(cluster_->VolumeDefinitionsOf("vol2").size(), 2u);
+  EXPECT_TRUE(cluster_->ResourcesOf("vol2").empty());
+}
+
+TEST_F(ServiceTest, StateSurvivesReopen) {
+  auto path =
+      std::filesystem::temp_directory_path() / ("tandem-svc-" + std::to_string(::getpid()) + ".db");
+  std::filesystem::remove(path);
+  Reopen(path.string());
+  ThreeNodes();
+  ResourceGroup rg;
+  rg.name = "rg";
+  rg.select_filter.place_count = 3;
+  ExpectOk(service_->CreateRg(rg));
+  ExpectOk(service_->Spawn("rg", SpawnOf("vol", 1024)));
+  std::string before = MemorySnapshot();
+  Reopen(path.string());
+  EXPECT_EQ(MemorySnapshot(), before);
+  EXPECT_EQ(cluster_->FindRg("rg")->select_filter.place_count, 3);
+  store_.reset();
+  std::filesystem::remove(path);
+  std::filesystem::remove(path.string() + "-wal");
+  std::filesystem::remove(path.string() + "-shm");
+}
+
+}  // namespace
+}  // namespace tandem::controller

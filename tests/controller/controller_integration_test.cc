@@ -1,0 +1,309 @@
+// tandem-controller as a real process on 127.0.0.1 with a temporary root,
+// driven by the tandem CLI and by raw HTTP. Each test starts its own
+// controller (setsid, pid file) and stops only that pid.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "cli/http_client.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using ::testing::HasSubstr;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Runs argv with stdout+stderr captured; no shell involved.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& env = {}) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], 1);
+    dup2(pipefd[1], 2);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(pipefd[1]);
+  CommandResult r;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<size_t>(n));
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class ControllerProcess {
+ public:
+  explicit ControllerProcess(fs::path root) : root_(std::move(root)) {}
+  ~ControllerProcess() { Stop(); }
+
+  bool Start() {
+    fs::create_directories(root_);
+    fs::remove(root_ / "port");
+    pid_t pid = fork();
+    if (pid == 0) {
+      setsid();
+      int log = open((root_ / "controller.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(log, 1);
+      dup2(log, 2);
+      std::string root = root_.string();
+      std::string pid_file = (root_ / "pid").string();
+      std::string port_file = (root_ / "port").string();
+      execl(TANDEM_CONTROLLER_BIN, TANDEM_CONTROLLER_BIN, "--root", root.c_str(), "--listen",
+            "127.0.0.1:0", "--pid-file", pid_file.c_str(), "--port-file", port_file.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    pid_ = pid;
+    for (int i = 0; i < 200; ++i) {  // up to 10 s
+      std::ifstream in(root_ / "port");
+      int port = 0;
+      if (in >> port && port > 0) {
+        port_ = static_cast<uint16_t>(port);
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  void Stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  uint16_t port() const { return port_; }
+  const fs::path& root() const { return root_; }
+
+ private:
+  fs::path root_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+class ControllerIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() /
+            ("tandem-ctl-it-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(base_);
+    controller_ = std::make_unique<ControllerProcess>(base_ / "root");
+    ASSERT_TRUE(controller_->Start()) << "controller did not start";
+  }
+  void TearDown() override {
+    controller_.reset();
+    fs::remove_all(base_);
+  }
+
+  CommandResult Tandem(std::vector<std::string> args) {
+    args.insert(args.begin(), {TANDEM_CLI_BIN, "--controllers", controller_->address()});
+    return RunCommand(args);
+  }
+  void TandemOk(const std::vector<std::string>& args) {
+    auto r = Tandem(args);
+    ASSERT_EQ(r.exit_code, 0) << "tandem";
+  }
+  tandem::cli::HttpResult Http(const std::string& method, const std::string& target,
+                               const std::string& body = "") {
+    auto r = tandem::cli::HttpCall({"127.0.0.1", controller_->port()}, method, target, body, 10);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : tandem::cli::HttpResult{};
+  }
+  std::string Get(const std::string& target) { return Http("GET", target).body; }
+
+  // Three satellites with a 100 GiB thin pool 'pool' each.
+  void ThreeNodes() {
+    for (const char* n : {"alpha", "bravo", "charlie"}) {
+      TandemOk({"node", "create", n, "127.0.0.1"});
+      TandemOk({"sp", "c", "filethin", n, "pool", "/srv/pool"});
+      TandemOk({"sp", "sp", n, "pool", "Tandem/Capacity/TotalKib", "104857600"});
+    }
+  }
+  std::vector<std::string> Placement(const std::string& rd) {
+    std::vector<std::string> out;
+    json::value v = json::parse(Get("/v1/view/resources?resources=" + rd));
+    for (const auto& r : v.as_array()) {
+      std::string flags = r.as_object().contains("flags") ? json::serialize(r.at("flags")) : "";
+      out.push_back(std::string(r.at("node_name").as_string()) +
+                    (flags.find("TIE_BREAKER") != std::string::npos ? "(tb)" : ""));
+    }
+    return out;
+  }
+  std::string State() {
+    return Get("/v1/nodes") + Get("/v1/view/storage-pools") + Get("/v1/resource-groups") +
+           Get("/v1/resource-definitions?with_volume_definitions=true") +
+           Get("/v1/view/resources") + Get("/v1/controller/properties");
+  }
+
+  fs::path base_;
+  std::unique_ptr<ControllerProcess> controller_;
+};
+
+TEST_F(ControllerIntegrationTest, CliCrudRoundTrip) {
+  ThreeNodes();
+  auto nodes = Tandem({"n", "l"});
+  EXPECT_EQ(nodes.exit_code, 0);
+  EXPECT_THAT(nodes.out, HasSubstr("charlie"));
+  TandemOk({"rg", "c", "ssd_group", "--place-count", "2", "--storage-pool", "pool"});
+  TandemOk({"vg", "c", "ssd_group"});
+  TandemOk({"rg", "spawn", "ssd_group", "res1", "20G"});
+  EXPECT_THAT(Placement("res1"), ::testing::ElementsAre("alpha", "bravo", "charlie(tb)"));
+  auto vds = Tandem({"vd", "l"});
+  EXPECT_THAT(vds.out, HasSubstr("20 GiB"));
+  TandemOk({"vd", "set-size", "res1", "0", "30G"});
+  EXPECT_THAT(Tandem({"vd", "l"}).out, HasSubstr("30 GiB"));
+  TandemOk({"r", "c", "res1", "--auto-place", "+1"});
+  EXPECT_THAT(Placement("res1"), ::testing::ElementsAre("alpha", "bravo", "charlie"));
+  json::value rd = json::parse(Get("/v1/resource-definitions/res1"));
+  EXPECT_EQ(rd.at("props").at("DrbdOptions/Resource/quorum"), "majority");
+  TandemOk({"r", "d", "charlie", "res1"});
+  TandemOk({"rd", "d", "res1"});
+  EXPECT_EQ(Http("GET", "/v1/resource-definitions/res1").status, 404);
+  TandemOk({"rg", "d", "ssd_group"});
+  TandemOk({"n", "d", "charlie"});
+  EXPECT_THAT(Tandem({"n", "l"}).out, ::testing::Not(HasSubstr("charlie")));
+}
+
+TEST_F(ControllerIntegrationTest, BlogScriptWorksWithTandem) {
+  // Seed 000's Python script, with linstor replaced by tandem.
+  for (const char* n : {"acemagician", "elitedesk", "thinkpad"}) {
+    TandemOk({"node", "create", n, "127.0.0.1"});
+    TandemOk({"storage-pool", "create", "file", n, "linstor_storage", "/var/lib/linstor_storage"});
+  }
+  struct Vm {
+    int id;
+    int size;
+    std::vector<std::string> nodes;
+  };
+  std::vector<Vm> vms = {{1000, 100, {"acemagician", "elitedesk"}},
+                         {1001, 100, {"elitedesk", "thinkpad"}},
+                         {1002, 20, {"thinkpad", "acemagician"}}};
+  for (const auto& vm : vms) {
+    std::string res = "vm-" + std::to_string(vm.id) + "-disk-0";
+    TandemOk({"resource-definition", "create", res});
+    TandemOk({"volume-definition", "create", res, std::to_string(vm.size) + "G"});
+    for (const auto& n : vm.nodes)
+      TandemOk({"resource", "create", n, res, "--storage-pool", "linstor_storage"});
+  }
+  auto list = Tandem({"r", "l"});
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_THAT(list.out, HasSubstr("vm-1002-disk-0"));
+  EXPECT_THAT(Placement("vm-1001-disk-0"),
+              ::testing::ElementsAre("acemagician(tb)", "elitedesk", "thinkpad"));
+}
+
+TEST_F(ControllerIntegrationTest, RefusedRequestsChangeNothing) {
+  ThreeNodes();
+  TandemOk({"rg", "c", "big", "--place-count", "4"});
+  std::string before = State();
+  auto spawn = Tandem({"rg", "spawn", "big", "res1", "1G"});
+  EXPECT_EQ(spawn.exit_code, 10);
+  EXPECT_THAT(spawn.out, HasSubstr("Not enough available nodes: need 4, 3"));
+  auto bad_pool = Tandem({"rg", "spawn", "DfltRscGrp", "res2", "1T", "--definition-only"});
+  EXPECT_EQ(bad_pool.exit_code, 0);
+  TandemOk({"rd", "d", "res2"});
+  EXPECT_EQ(State(), before);
+  auto parse = Http("POST", "/v1/nodes", "{\"name\": ");
+  EXPECT_EQ(parse.status, 400);
+  auto dup =
+      Http("POST", "/v1/nodes", R"({"name":"alpha","net_interfaces":[{"address":"127.0.0.1"}]})");
+  EXPECT_EQ(dup.status, 500);
+  auto missing =
+      Http("POST", "/v1/resource-definitions/vm-1-disk-0/resources/alpha/make-available", "{}");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_THAT(missing.body, HasSubstr("-4611686018407202515"));
+  EXPECT_EQ(State(), before);
+  EXPECT_EQ(Tandem({"vd", "c", "nothing", "12Q"}).exit_code, 1);
+  EXPECT_EQ(Tandem({"node", "frobnicate"}).exit_code, 2);
+}
+
+TEST_F(ControllerIntegrationTest, RestartKeepsEveryObject) {
+  ThreeNodes();
+  TandemOk({"c", "sp", "TcpPortAutoRange", "7100-7200"});
+  TandemOk({"rg", "c", "grp", "--place-count", "3", "--replicas-on-different", "zone"});
+  for (const char* n : {"alpha", "bravo", "charlie"}) TandemOk({"n", "sp", "--aux", n, "zone", n});
+  TandemOk({"rg", "spawn", "grp", "res1", "2G"});
+  std::string before = State();
+  controller_->Stop();
+  ASSERT_TRUE(controller_->Start());
+  EXPECT_EQ(State(), before);
+  EXPECT_THAT(Get("/v1/resource-definitions/res1"), HasSubstr("\"port\":7100"));
+}
+
+TEST_F(ControllerIntegrationTest, ExportImportRoundTrip) {
+  ThreeNodes();
+  TandemOk({"rg", "c", "grp", "--place-count", "2"});
+  TandemOk({"rg", "spawn", "grp", "res1", "2G"});
+  std::string before = State();
+  controller_->Stop();
+  fs::path file = base_ / "export.json";
+  auto exp = RunCommand(
+      {TANDEM_CONTROLLER_BIN, "--root", controller_->root().string(), "export-db", file.string()});
+  ASSERT_EQ(exp.exit_code, 0) << exp.out;
+  fs::path other = base_ / "other-root";
+  auto imp =
+      RunCommand({TANDEM_CONTROLLER_BIN, "--root", other.string(), "import-db", file.string()});
+  ASSERT_EQ(imp.exit_code, 0) << imp.out;
+  controller_ = std::make_unique<ControllerProcess>(other);
+  ASSERT_TRUE(controller_->Start());
+  EXPECT_EQ(State(), before);
+  auto bad = RunCommand(
+      {TANDEM_CONTROLLER_BIN, "--root", other.string(), "import-db", (base_ / "missing").string()});
+  EXPECT_NE(bad.exit_code, 0);
+}
+
+TEST_F(ControllerIntegrationTest, MachineReadableAndEnvironment) {
+  ThreeNodes();
+  auto r = RunCommand({TANDEM_CLI_BIN, "-m", "n", "l"},
+                      {"TANDEM_CONTROLLERS=" + controller_->address()});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  json::value v = json::parse(r.out);
+  EXPECT_EQ(v.as_array()[0].as_array().size(), 3u);
+  auto ls = RunCommand({TANDEM_CLI_BIN, "c", "v"}, {"LS_CONTROLLERS=" + controller_->address()});
+  EXPECT_EQ(ls.exit_code, 0);
+  EXPECT_THAT(ls.out, HasSubstr("tandem controller"));
+  auto down = RunCommand({TANDEM_CLI_BIN, "--controllers", "127.0.0.1:1", "n", "l"});
+  EXPECT_EQ(down.exit_code, 20);
+  EXPECT_EQ(Http("GET", "/health").status, 200);
+  EXPECT_THAT(Get("/metrics"), HasSubstr("tandem_nodes 3"));
+}
+
+}  // namespace
