@@ -29,7 +29,7 @@ void ResourceImpl::OnMessage(NodeId from, Message msg) {
   if (!ValidPeer(from)) return;
   int p = from.value();
   Peer& pr = peers_[p];
-  if (!pr.transport_up) return;
+  if (!pr.transport_up || pr.conn == ConnState::kStandAlone) return;
   pr.last_rx = now_;
   std::visit(
       [&](auto&& m) {
@@ -241,6 +241,11 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
         (d.repl == ReplState::kSyncSource || d.repl == ReplState::kPausedSyncS)) {
       // The target finished and adopted our generation (§5.3).
       SetRepl(p, vol, ReplState::kEstablished);
+      // The target holds everything now; acks still in flight only confirm it.
+      if (int slot = SlotOf(v, p); v.attached && slot >= 0 && v.bitmaps[slot].Count() > 0) {
+        v.bitmaps[slot].ClearAll();
+        MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
+      }
       if (v.attached && v.sb.peers[p].bitmap_uuid != 0) {
         PushHistory(vol, v.sb.peers[p].bitmap_uuid);
         v.sb.peers[p].bitmap_uuid = 0;
@@ -253,6 +258,12 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
         v.disk == DiskState::kUpToDate && u.disk == DiskState::kUpToDate)
       AdoptPeerUuid(vol, m.current);
     if (u.disk != d.peer_disk && pr.handshake_done) SetPeerDisk(p, vol, u.disk);
+    return;
+  }
+  if (pr.handshake_done && d.repl != ReplState::kEstablished) {
+    // A resync or verify with this peer is running: the round waits; the
+    // initiator asks again later.
+    d.uuids_sent = false;
     return;
   }
   d.peer_uuids = u;
@@ -308,7 +319,7 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
     d.peer_uuids.primary = pr.role == Role::kPrimary;
     d.peer_uuids.has_quorum = (pr.state_flags & kStateQuorum) != 0;
     DecideVolume(p, static_cast<int>(vol));
-    if (pr.conn != ConnState::kConnected) break;  // dropped by the decision
+    if (pr.conn != ConnState::kConnected) break;  // ended by the decision
   }
   pr.discard_my_data = false;
   pr.reconnect = false;
@@ -338,7 +349,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     SetPeerDisk(p, vol, peer.disk);
     return;
   }
-  if (v.sb.current_uuid != self.current) {
+  if ((v.sb.current_uuid & ~kUuidPrimaryBit) != (self.current & ~kUuidPrimaryBit)) {
     EmitEvent("generation changed during the handshake: retrying");
     DropConn(p, ConnState::kNetworkFailure);
     return;
@@ -370,8 +381,10 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   // disk, else the lower node id is the source. Both ends see the same counts.
   if (out == HandshakeOutcome::kNoSync && (self.dirty_bits || peer.dirty_bits) &&
       self.disk >= DiskState::kOutdated && peer.disk >= DiskState::kOutdated) {
+    // Bits towards the other side mean it misses blocks we have.
     bool i_source;
-    if (self.disk != peer.disk) i_source = self.disk > peer.disk;
+    if ((self.dirty_bits > 0) != (peer.dirty_bits > 0)) i_source = self.dirty_bits > 0;
+    else if (self.disk != peer.disk) i_source = self.disk > peer.disk;
     else if (self.primary != peer.primary) i_source = self.primary;
     else i_source = self_ < p;
     out = i_source ? HandshakeOutcome::kBecomeSource : HandshakeOutcome::kBecomeTarget;
@@ -396,7 +409,8 @@ void ResourceImpl::DecideVolume(int p, int vol) {
            self.current == peer.current) ||
           v.disk == DiskState::kConsistent)
         SetDisk(vol, DiskState::kUpToDate);
-      if (v.sb.peers[p].bitmap_uuid != 0 && self.current == (peer.current & ~1ull)) {
+      if (v.sb.peers[p].bitmap_uuid != 0 &&
+          (self.current & ~kUuidPrimaryBit) == (peer.current & ~kUuidPrimaryBit)) {
         PushHistory(vol, v.sb.peers[p].bitmap_uuid);
         v.sb.peers[p].bitmap_uuid = 0;
       }
@@ -432,11 +446,11 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     }
     case HandshakeOutcome::kSplitBrain:
       EmitEvent(Fmt("split-brain name:%s peer-node-id:%d volume:%u", cfg_.name.c_str(), p, v.vnr.value()));
-      GoStandAlone(p);
+      StandAloneAfterVerdict(p);
       break;
     case HandshakeOutcome::kUnrelatedData:
       EmitEvent(Fmt("unrelated-data name:%s peer-node-id:%d volume:%u", cfg_.name.c_str(), p, v.vnr.value()));
-      GoStandAlone(p);
+      StandAloneAfterVerdict(p);
       break;
     case HandshakeOutcome::kRetryConnect:
       DropConn(p, ConnState::kNetworkFailure);
@@ -445,7 +459,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
       if (opts_.rr_conflict == RrConflict::kRetryConnect) {
         DropConn(p, ConnState::kNetworkFailure);
       } else {
-        GoStandAlone(p);
+        StandAloneAfterVerdict(p);
       }
       break;
   }
@@ -494,6 +508,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   }
   // Two Primaries that lose each other do not start new generations (§1.5).
   pr.lost_as_primary = role_ == Role::kPrimary && pr.role == Role::kPrimary;
+  pr.we_were_primary_at_loss = role_ == Role::kPrimary;
   SetPeerRole(p, Role::kUnknown);
   if (pr.conn == ConnState::kConnected || pr.conn == ConnState::kConnecting) {
     SetConn(p, why);
@@ -520,6 +535,20 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
 void ResourceImpl::DropConn(int p, ConnState why) {
   Emit(tandem::engine::DropConnection{NodeId(static_cast<uint8_t>(p))});
   LostConnection(p, why);
+}
+
+void ResourceImpl::StandAloneAfterVerdict(int p) {
+  Peer& pr = peers_[p];
+  pr.want = false;
+  SetConn(p, ConnState::kStandAlone);
+  if (pr.transport_up) {
+    // The transport is told at drop time (the peer's verdict may still be on
+    // its way to us, ours to it).
+    pr.standalone_drop_at = now_ + 2 * opts_.ping_timeout;
+    ArmTimerAt(pr.standalone_drop_at);
+  } else {
+    Emit(WantConnection{pr.id, false});
+  }
 }
 
 void ResourceImpl::GoStandAlone(int p) {
@@ -1097,7 +1126,7 @@ void ResourceImpl::MaybeUpgradeOutdated() {
       int slot = SlotOf(v, p);
       bool bits = slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0;
       if (d.repl != ReplState::kEstablished || d.peer_disk > DiskState::kOutdated ||
-          (d.peer_uuids.current & ~kUuidPrimaryBit) != v.sb.current_uuid || bits)
+          (d.peer_uuids.current & ~kUuidPrimaryBit) != (v.sb.current_uuid & ~kUuidPrimaryBit) || bits)
         ok = false;
       any = true;
     }

@@ -387,8 +387,13 @@ void ResourceImpl::RotateCurrentIntoBitmaps(int vol) {
                   pr.dev[vol].peer_disk <= DiskState::kDUnknown ||
                   pr.dev[vol].peer_disk == DiskState::kOutdated ||
                   pr.dev[vol].repl != ReplState::kEstablished;
+    // Bit 0 records whether we were Primary when we lost this peer, i.e. when
+    // the divergence began (the after-sb younger/older-primary policies, §6).
+    bool was_primary = pr.conn != ConnState::kConnected ? pr.we_were_primary_at_loss
+                                                         : role_ == Role::kPrimary;
     uint64_t& bu = v.sb.peers[p].bitmap_uuid;
-    if (absent && (bu == 0 || bu == cur)) bu = cur;
+    if (absent && (bu == 0 || (bu & ~kUuidPrimaryBit) == cur))
+      bu = cur | (was_primary ? kUuidPrimaryBit : 0);
   }
 }
 
@@ -440,7 +445,7 @@ void ResourceImpl::NewCurrentUuidNow(int vol) {
   }
   RotateCurrentIntoBitmaps(vol);
   PushHistory(vol, old);
-  v.sb.current_uuid = fresh;
+  v.sb.current_uuid = fresh | (role_ == Role::kPrimary ? kUuidPrimaryBit : 0);
   EmitEvent("new-current-uuid name:" + cfg_.name + " volume:" + std::to_string(v.vnr.value()));
   v.uuid_persisting = true;
   WriteSuperblock(vol, [this, vol] {
@@ -470,7 +475,7 @@ void ResourceImpl::NewCurrentUuidNow(int vol) {
 void ResourceImpl::AdoptPeerUuid(int vol, uint64_t uuid) {
   Volume& v = volumes_[vol];
   uuid &= ~kUuidPrimaryBit;
-  if (!v.attached || v.sb.current_uuid == uuid) return;
+  if (!v.attached || (v.sb.current_uuid & ~kUuidPrimaryBit) == uuid) return;
   RotateCurrentIntoBitmaps(vol);
   PushHistory(vol, v.sb.current_uuid);
   v.sb.current_uuid = uuid;

@@ -292,8 +292,17 @@ void ResourceImpl::AdvanceTime(Time now) {
     TryPromote();
   }
   if (promote_ && !twopc_ && promote_->deadline <= now_) TryPromote();
-  for (int p = 0; p < kMaxNodes; ++p)
-    if (peers_[p].disconnect_deadline != 0 && peers_[p].disconnect_deadline <= now_) FinishDisconnect(p);
+  for (int p = 0; p < kMaxNodes; ++p) {
+    Peer& pr = peers_[p];
+    if (pr.disconnect_deadline != 0 && pr.disconnect_deadline <= now_) FinishDisconnect(p);
+    if (pr.standalone_drop_at != 0 && pr.standalone_drop_at <= now_) {
+      pr.standalone_drop_at = 0;
+      if (pr.conn == ConnState::kStandAlone && !pr.want) {
+        Emit(WantConnection{pr.id, false});
+        if (pr.transport_up) DropConn(p, ConnState::kStandAlone);
+      }
+    }
+  }
   if (next_resync_step_ <= now_) {
     next_resync_step_ = now_ + 100 * kMs;
     for (int p = 0; p < kMaxNodes; ++p) {

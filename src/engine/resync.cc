@@ -409,7 +409,7 @@ void ResourceImpl::FinishResyncTarget(int p, int vol) {
   DiskState src = d.peer_disk;
   SetRepl(p, vol, ReplState::kEstablished);
   uint64_t cur = d.peer_uuids.current & ~kUuidPrimaryBit;
-  if (cur != 0 && cur != v.sb.current_uuid) {
+  if (cur != 0 && cur != (v.sb.current_uuid & ~kUuidPrimaryBit)) {
     PushHistory(vol, v.sb.current_uuid);
     v.sb.current_uuid = cur;
   }

@@ -291,7 +291,7 @@ bool SetAgreedSize(SimHarness& h, NodeId n, uint64_t bytes) {
 // own disk. Another node is promoted in the quorate partition and writes; the
 // old Primary is demoted and rejoins as SyncTarget (Inconsistent, then
 // UpToDate), its unreplicated write rolled back.
-TEST(Scenario, S14_QuorumIsolatedPrimaryGetsEio) {
+TEST(QuorumDiskScenario, S14_QuorumIsolatedPrimaryGetsEio) {
   SimHarness h(1401, QuorumCluster(3, OnNoQuorum::kIoError));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -335,7 +335,7 @@ TEST(Scenario, S14_QuorumIsolatedPrimaryGetsEio) {
 // mechanism"): `down` on the Secondaries one by one. Each leaves gracefully,
 // so the Primary marks it Outdated, it drops out of the vote and the Primary
 // keeps quorum and keeps writing, down to being alone.
-TEST(Scenario, S15_QuorumLastManStandingDown) {
+TEST(QuorumDiskScenario, S15_QuorumLastManStandingDown) {
   SimHarness h(1501, QuorumCluster(3, OnNoQuorum::kIoError));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -366,7 +366,7 @@ TEST(Scenario, S15_QuorumLastManStandingDown) {
 // leave by a graceful `disconnect` of all their connections, one after the
 // other. Each ends Outdated (it left a Primary gracefully), the Primary sees
 // it Outdated and keeps quorum and writing until it is alone.
-TEST(Scenario, S15b_QuorumLastManStandingGracefulDisconnect) {
+TEST(QuorumDiskScenario, S15b_QuorumLastManStandingGracefulDisconnect) {
   SimHarness h(1502, QuorumCluster(3, OnNoQuorum::kIoError));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -401,7 +401,7 @@ TEST(Scenario, S15b_QuorumLastManStandingGracefulDisconnect) {
 // away ungracefully (network cut) one by one. The Primary's partition reports
 // quorum:yes while it holds more than N/2 nodes and quorum:no exactly when it
 // shrinks to N/2 or fewer; from then on its writes fail with EIO.
-TEST(Scenario, S16_QuorumLostExactlyAtMinority) {
+TEST(QuorumDiskScenario, S16_QuorumLostExactlyAtMinority) {
   SimHarness h(1601, QuorumCluster(5, OnNoQuorum::kIoError));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -446,7 +446,7 @@ TEST(Scenario, S16_QuorumLostExactlyAtMinority) {
 // diskless tiebreaker; cutting Primary alpha from Secondary bravo leaves both
 // with quorum via charlie (no node ever shows quorum:no), bravo becomes
 // Outdated and alpha keeps writing.
-TEST(Scenario, S17_TiebreakerCutPrimarySecondary) {
+TEST(QuorumDiskScenario, S17_TiebreakerCutPrimarySecondary) {
   SimHarness h(1701, QuorumCluster(3, OnNoQuorum::kIoError, {2}));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -481,7 +481,7 @@ TEST(Scenario, S17_TiebreakerCutPrimarySecondary) {
 // bravo loses quorum, Primary alpha keeps it (with charlie). When the
 // tiebreaker then "switches sides" (A-C cut, B-C back), bravo must not regain
 // quorum through the diskless node alone.
-TEST(Scenario, S18_TiebreakerSecondaryLosesTiebreaker) {
+TEST(QuorumDiskScenario, S18_TiebreakerSecondaryLosesTiebreaker) {
   SimHarness h(1801, QuorumCluster(3, OnNoQuorum::kIoError, {2}));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -531,7 +531,7 @@ TEST(Scenario, S18_TiebreakerSecondaryLosesTiebreaker) {
 // bravo keeps it (never quorum:no) and may promote. Bravo writes one block;
 // after demoting alpha and healing, alpha resyncs exactly that block (4 KiB)
 // from bravo.
-TEST(Scenario, S19_TiebreakerIsolatedPrimaryLosesQuorum) {
+TEST(QuorumDiskScenario, S19_TiebreakerIsolatedPrimaryLosesQuorum) {
   SimHarness h(1901, QuorumCluster(3, OnNoQuorum::kIoError, {2}));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -575,7 +575,7 @@ TEST(Scenario, S19_TiebreakerIsolatedPrimaryLosesQuorum) {
 // diskful + 1 diskless; Primary bravo is isolated, so alpha and charlie know
 // it left their quorate partition without quorum. When alpha then also loses
 // charlie, alpha keeps quorum (bravo is known quorumless) and may promote.
-TEST(Scenario, S20_QuorumlessNodeDoesNotCount) {
+TEST(QuorumDiskScenario, S20_QuorumlessNodeDoesNotCount) {
   SimHarness h(2001, QuorumCluster(3, OnNoQuorum::kIoError, {2}));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kBravo).ok()) << Dump(h);
@@ -612,7 +612,7 @@ TEST(Scenario, S20_QuorumlessNodeDoesNotCount) {
 // §11.2 row 21 — LINBIT test `quorum-suspended-cancel`: on-no-quorum
 // suspend-io; the isolated Primary reports suspended and its writer blocks.
 // Switching on-no-quorum to io-error at runtime releases the writer with EIO.
-TEST(Scenario, S21_SuspendedWriterGetsEioAfterSwitchToIoError) {
+TEST(QuorumDiskScenario, S21_SuspendedWriterGetsEioAfterSwitchToIoError) {
   SimHarness h(2101, QuorumCluster(3, OnNoQuorum::kSuspendIo));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -650,7 +650,7 @@ TEST(Scenario, S21_SuspendedWriterGetsEioAfterSwitchToIoError) {
 // Secondary after the quorate partition promoted another node and wrote. The
 // frozen write fails with EIO, new opens are refused until the writer closes,
 // and after healing the old Primary becomes SyncTarget and catches up.
-TEST(Scenario, S22_ForceSecondaryFailsFrozenIoThenSyncTarget) {
+TEST(QuorumDiskScenario, S22_ForceSecondaryFailsFrozenIoThenSyncTarget) {
   SimHarness h(2201, QuorumCluster(3, OnNoQuorum::kSuspendIo));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.OpenForWrite(kAlpha).ok()) << Dump(h);
@@ -695,7 +695,7 @@ TEST(Scenario, S22_ForceSecondaryFailsFrozenIoThenSyncTarget) {
 // (§7.3 rule 3): in a chain A-B-C with A Primary, C (no direct link to the
 // Primary) is Outdated; connecting C-A makes it UpToDate (after resyncing
 // what A wrote); losing A-C makes it Outdated again; healing makes it UpToDate.
-TEST(Scenario, S23_FarAwayNodeIsOutdated) {
+TEST(QuorumDiskScenario, S23_FarAwayNodeIsOutdated) {
   SimHarness h(2301, Cluster(3));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Disconnect(kAlpha, kCharlie).ok()) << Dump(h);
@@ -744,7 +744,7 @@ ClusterOptions IoErrorCluster() {
 // §11.2 row 26 (first half) — LINBIT test `io-errors`: a write error on the
 // Secondary's backing disk detaches it (disk Failed, then Diskless); the
 // Primary sees peer-disk Diskless and the application does not notice.
-TEST(Scenario, S26_SecondaryWriteErrorDetaches) {
+TEST(QuorumDiskScenario, S26_SecondaryWriteErrorDetaches) {
   SimHarness h(2601, IoErrorCluster());
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -774,7 +774,7 @@ TEST(Scenario, S26_SecondaryWriteErrorDetaches) {
 // Secondary's write error, `attach` again gives a bitmap-based resync of
 // exactly one AL extent (4096 KiB: the activity log of the failed disk plus
 // the Primary's bits), not a full sync of the 16 MiB volume.
-TEST(Scenario, S26b_SecondaryReattachResyncsOneAlExtent) {
+TEST(QuorumDiskScenario, S26b_SecondaryReattachResyncsOneAlExtent) {
   SimHarness h(2602, IoErrorCluster());
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -804,7 +804,7 @@ TEST(Scenario, S26b_SecondaryReattachResyncsOneAlExtent) {
 // §11.2 row 27 (first half) — LINBIT test `io-errors`: a write error on the
 // Primary's disk detaches it (Failed, then Diskless); it stays Primary and
 // application I/O continues through the peer (writes, reads, flushes).
-TEST(Scenario, S27_PrimaryWriteErrorDetachesIoContinues) {
+TEST(QuorumDiskScenario, S27_PrimaryWriteErrorDetachesIoContinues) {
   SimHarness h(2701, IoErrorCluster());
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -833,7 +833,7 @@ TEST(Scenario, S27_PrimaryWriteErrorDetachesIoContinues) {
 // §11.2 row 27 (second half) — LINBIT test `io-errors`: the detached Primary
 // re-attaches and becomes SyncTarget of one AL extent (4096 KiB) while it
 // stays Primary; its data then equals the peer's.
-TEST(Scenario, S27b_PrimaryReattachIsSyncTargetOfOneExtent) {
+TEST(QuorumDiskScenario, S27b_PrimaryReattachIsSyncTargetOfOneExtent) {
   SimHarness h(2702, IoErrorCluster());
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -866,7 +866,7 @@ TEST(Scenario, S27b_PrimaryReattachIsSyncTargetOfOneExtent) {
 // Primary; one diskful disk fails all reads and writes. The application on
 // the diskless Primary never sees an error as long as one UpToDate disk
 // remains; the failed node detaches and later re-attaches and catches up.
-TEST(Scenario, S28_DisklessPrimaryShieldedFromDiskErrors) {
+TEST(QuorumDiskScenario, S28_DisklessPrimaryShieldedFromDiskErrors) {
   SimHarness h(2801, Cluster(3, {2}));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kCharlie).ok()) << Dump(h);
@@ -901,7 +901,7 @@ TEST(Scenario, S28_DisklessPrimaryShieldedFromDiskErrors) {
 // has no disk-timeout option (engine::Options); this states DRBD's behaviour
 // with a disk-timeout well below 30 s and fails until the engine detects a
 // frozen backing device.
-TEST(Scenario, S29_FrozenPrimaryDiskDetachesAfterTimeout) {
+TEST(QuorumDiskScenario, S29_FrozenPrimaryDiskDetachesAfterTimeout) {
   SimHarness h(2901, Cluster(2));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -927,7 +927,7 @@ TEST(Scenario, S29_FrozenPrimaryDiskDetachesAfterTimeout) {
 
 // §11.2 row 30 — LINBIT test `allow-remote-read`: with allow-remote-read no,
 // a Primary whose disk failed still writes (remotely) but its reads fail.
-TEST(Scenario, S30_AllowRemoteReadNo) {
+TEST(QuorumDiskScenario, S30_AllowRemoteReadNo) {
   GTEST_SKIP() << "allow-remote-read is not an engine option (engine::Options has no such knob; "
                   "quorum.h models it only inside CalcQuorum): row 30 cannot be driven";
 }
@@ -941,7 +941,7 @@ TEST(Scenario, S30_AllowRemoteReadNo) {
 // blocks that differ. Observed physically: bravo runs with disk-flushes off,
 // so the replicated writes sit in its volatile cache; a block the resync
 // rewrites (FUA) becomes durable, a block found identical is not written.
-TEST(Scenario, S37_ChecksumResyncTransfersOnlyDifferingBlocks) {
+TEST(QuorumDiskScenario, S37_ChecksumResyncTransfersOnlyDifferingBlocks) {
   ClusterOptions o = Cluster(2);
   o.options.csums = true;
   o.adjust = [](engine::ResourceConfig* c) {
@@ -988,7 +988,7 @@ TEST(Scenario, S37_ChecksumResyncTransfersOnlyDifferingBlocks) {
 // §11.2 row 37 (second part) — LINBIT test `checksum-resync`: detaching the
 // SyncTarget in the middle of a checksum resync and attaching it again
 // resumes from the persisted bitmap instead of starting over.
-TEST(Scenario, S37b_ChecksumResyncResumesAfterDetachAttach) {
+TEST(QuorumDiskScenario, S37b_ChecksumResyncResumesAfterDetachAttach) {
   ClusterOptions o = Cluster(2);
   o.options.csums = true;
   o.options.c_plan_ahead = 0;       // fixed rate: 400 KiB/s, 10 blocks per 100 ms
@@ -1040,7 +1040,7 @@ TEST(Scenario, S37b_ChecksumResyncResumesAfterDetachAttach) {
 // exactly those blocks ("Out of sync" lines, out-of-sync 16 KiB on the
 // verifying node) and starts no resync by itself; a reconnect then resyncs
 // only those 16 KiB.
-TEST(Scenario, S38_VerifyFindsExactlyTheAlteredBlocks) {
+TEST(QuorumDiskScenario, S38_VerifyFindsExactlyTheAlteredBlocks) {
   SimHarness h(3801, Cluster(2));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
@@ -1112,7 +1112,7 @@ TEST(Scenario, S38_VerifyFindsExactlyTheAlteredBlocks) {
 // size all can offer; all nodes agree on it, writes beyond the old end work,
 // and the new area is resynced from the Primary so all replicas end
 // identical over the whole 8 MiB.
-TEST(Scenario, S39_ResizeGrowsAndSyncsNewArea) {
+TEST(QuorumDiskScenario, S39_ResizeGrowsAndSyncsNewArea) {
   ClusterOptions o = Cluster(3);
   o.volume_bytes = 8 * kMiB;  // the grown backing devices
   SimHarness h(3901, o);
@@ -1159,7 +1159,7 @@ TEST(Scenario, S39_ResizeGrowsAndSyncsNewArea) {
 // completed, the backing devices of all diskful nodes are byte-identical,
 // both as read now and as would survive a power loss (a snapshot taken then
 // is consistent across nodes).
-TEST(Scenario, S43_FlushSettlesIdenticalBackingDevices) {
+TEST(QuorumDiskScenario, S43_FlushSettlesIdenticalBackingDevices) {
   SimHarness h(4301, Cluster(3));
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);

@@ -167,9 +167,11 @@ struct Peer {
   bool discard_my_data = false;
   bool reconnect = false;     // was Connected and lost it without our restart
   bool lost_as_primary = false;  // both were Primary when the connection was lost
+  bool we_were_primary_at_loss = false;  // our role when this connection was lost
   // A graceful disconnect waiting for the peer to acknowledge its notice.
   std::vector<std::function<void()>> disconnect_done;
   Time disconnect_deadline = 0;
+  Time standalone_drop_at = 0;
   std::vector<PeerDevice> dev;  // by volume index
   // Transfer log (we are the writer): epochs sent and not yet barrier-acked.
   std::deque<TlEpoch> tl;
@@ -338,6 +340,10 @@ class ResourceImpl {
   void DecideVolume(int peer, int vol);
   void DropConn(int peer, ConnState why);
   void GoStandAlone(int peer);
+  // After a handshake verdict that ends in StandAlone, keep the transport
+  // open a moment so the peer, deciding from the same data, reaches the same
+  // verdict instead of seeing a broken connection.
+  void StandAloneAfterVerdict(int peer);
   void LostConnection(int peer, ConnState why);
   void StartTwopc(TwopcKind kind, uint8_t target, uint64_t param);
   void OnTwopcPrepare(int peer, const TwopcPrepare& m);
