@@ -254,8 +254,13 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
       EmitEvent(Fmt("resync-finished name:%s peer-node-id:%d volume:%u role:SyncSource",
                     cfg_.name.c_str(), p, v.vnr.value()));
     }
-    if ((m.flags & kUuidFlagNewDatagen) && v.attached && d.repl == ReplState::kEstablished &&
-        v.disk == DiskState::kUpToDate && u.disk == DiskState::kUpToDate)
+    // A new generation of the Primary whose writes we receive is ours too,
+    // also while a resync between us runs (§5.2).
+    bool receiving = d.repl == ReplState::kEstablished || d.repl == ReplState::kSyncSource ||
+                     d.repl == ReplState::kSyncTarget || d.repl == ReplState::kPausedSyncS ||
+                     d.repl == ReplState::kPausedSyncT;
+    if ((m.flags & kUuidFlagNewDatagen) && v.attached && receiving && pr.role == Role::kPrimary &&
+        v.disk >= DiskState::kInconsistent && v.disk != DiskState::kOutdated)
       AdoptPeerUuid(vol, m.current);
     if (u.disk != d.peer_disk && pr.handshake_done) SetPeerDisk(p, vol, u.disk);
     return;

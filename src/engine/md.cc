@@ -401,9 +401,6 @@ void ResourceImpl::RotateCurrentIntoBitmaps(int vol) {
 // useful: only when some peer misses writes from now on, or on day 0.
 bool ResourceImpl::MaybeNewUuidForWrite(int vol) {
   Volume& v = volumes_[vol];
-  // A disk that is still being synced does not own a generation: it adopts
-  // its source's at the end, and the bump happens at the first write after.
-  if (v.attached && v.disk != DiskState::kUpToDate) return false;
   v.new_uuid_pending = false;
   if (!v.attached) {
     // A diskless Primary creates the generation for its diskful peers.

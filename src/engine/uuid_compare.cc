@@ -388,11 +388,14 @@ HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
     const int primaries = (self.primary ? 1 : 0) + (peer.primary ? 1 : 0);
     Verdict v = Verdict::kUndecided;
     std::string how;
-    if (!unrelated_parents || policy.always_asbp) {
-      if (policy.quorum_enabled && self.has_quorum != peer.has_quorum) {
-        v = self.has_quorum ? Verdict::kSelfSource : Verdict::kSelfTarget;
-        how = "solved by quorum";
-      } else {
+    // With quorum, majorities intersect: every acknowledged write is on the
+    // quorate side, so it wins even over unrelated bitmap parents (then by a
+    // full sync, below).
+    if (policy.quorum_enabled && self.has_quorum != peer.has_quorum) {
+      v = self.has_quorum ? Verdict::kSelfSource : Verdict::kSelfTarget;
+      how = "solved by quorum";
+    } else if (!unrelated_parents || policy.always_asbp) {
+      {
         switch (primaries) {
           case 0:
             v = Recover0p(policy.after_sb_0pri, self, peer, resolve_conflicts);
