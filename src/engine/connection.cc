@@ -241,11 +241,6 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
         (d.repl == ReplState::kSyncSource || d.repl == ReplState::kPausedSyncS)) {
       // The target finished and adopted our generation (§5.3).
       SetRepl(p, vol, ReplState::kEstablished);
-      // The target holds everything now; acks still in flight only confirm it.
-      if (int slot = SlotOf(v, p); v.attached && slot >= 0 && v.bitmaps[slot].Count() > 0) {
-        v.bitmaps[slot].ClearAll();
-        MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
-      }
       if (v.attached && v.sb.peers[p].bitmap_uuid != 0) {
         PushHistory(vol, v.sb.peers[p].bitmap_uuid);
         v.sb.peers[p].bitmap_uuid = 0;
@@ -1093,6 +1088,16 @@ void ResourceImpl::MaybeRehandshake() {
       bool bits = v.disk == DiskState::kUpToDate && d.peer_disk >= DiskState::kOutdated && slot >= 0 &&
                   static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0 &&
                   !(role_ == Role::kPrimary && ShouldSendData(p, vol));
+      // Bits must persist a while: acks still in flight clear them quickly.
+      if (!bits) {
+        d.bits_seen_since = -1;
+      } else if (d.bits_seen_since < 0) {
+        d.bits_seen_since = now_;
+      }
+      if (bits && !behind && now_ - d.bits_seen_since < kSec) {
+        ArmTimerAt(d.bits_seen_since + kSec);
+        continue;
+      }
       if (!behind && !bits) continue;
       // Outdated because a Primary is far away: nothing to decide yet.
       bool far = false;

@@ -120,6 +120,7 @@ struct PeerDevice {
   UuidSide sent_uuids;   // what we sent in this handshake
   bool uuids_sent = false;
   Time last_rehandshake = -1;  // when we last asked for a volume handshake round
+  Time bits_seen_since = -1;   // out-of-sync bits towards this Established peer since
   // Resync (SyncTarget side): next bit to request, requests in flight.
   uint64_t rs_cursor = 0;
   std::set<uint64_t> rs_in_flight;  // block numbers requested
