@@ -383,9 +383,9 @@ void ResourceImpl::DecideVolume(int p, int vol) {
       self.disk >= DiskState::kOutdated && peer.disk >= DiskState::kOutdated) {
     // Bits towards the other side mean it misses blocks we have.
     bool i_source;
-    if ((self.dirty_bits > 0) != (peer.dirty_bits > 0)) i_source = self.dirty_bits > 0;
-    else if (self.disk != peer.disk) i_source = self.disk > peer.disk;
+    if (self.disk != peer.disk) i_source = self.disk > peer.disk;
     else if (self.primary != peer.primary) i_source = self.primary;
+    else if ((self.dirty_bits > 0) != (peer.dirty_bits > 0)) i_source = self.dirty_bits > 0;
     else i_source = self_ < p;
     out = i_source ? HandshakeOutcome::kBecomeSource : HandshakeOutcome::kBecomeTarget;
     prep = BitmapPrep::kUse;

@@ -805,6 +805,9 @@ void ResourceImpl::OnLocalDiskError(int vol) {
   if (role_ == Role::kPrimary) {
     v.new_uuid_pending = true;
     v.lost_disk = true;
+    // At once, not at the next write: the write that failed here completed on
+    // the peers, and a re-attach must find our disk a generation behind.
+    if (!v.uuid_persisting) MaybeNewUuidForWrite(vol);
   }
   // Requests waiting for AL transactions or metadata on this disk go on without it.
   auto waiters = std::move(v.al_waiters);

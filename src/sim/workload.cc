@@ -429,6 +429,11 @@ void Workload::InjectFault() {
       int crashed = cluster_->size() - static_cast<int>(up.size());
       if (crashed >= fo.max_crashed || up.empty()) return;
       NodeId n = up[sim().Pick(up.size())];
+      // Without quorum (or fencing) nothing tells a stale node it is stale,
+      // so TESTING.md's guarantee holds only while the schedule leaves an
+      // up-to-date replica: crash a node only while every other running
+      // diskful node is in sync with it.
+      if (cluster_->options().options.quorum == engine::kQuorumOff && !InSyncWithAll(n)) return;
       CrashNode(n);
       AddFault("crash " + cluster_->name(n), duration, [this, n] {
         if (cluster_->running(n)) return;
@@ -524,6 +529,25 @@ void Workload::InjectFault() {
 }
 
 // --- healing -----------------------------------------------------------------
+
+bool Workload::InSyncWithAll(NodeId n) const {
+  for (NodeId o : Running()) {
+    if (o == n || cluster_->diskless(o)) continue;
+    auto st = cluster_->Status(o);
+    if (!st) return false;
+    for (const auto& v : st->volumes)
+      if (v.disk != DiskState::kUpToDate) return false;
+    for (const auto& c : st->connections) {
+      if (c.peer != n) continue;
+      if (c.conn != engine::ConnState::kConnected) return false;
+      for (const auto& pd : c.volumes)
+        if (pd.repl != engine::ReplState::kEstablished ||
+            (!cluster_->diskless(n) && pd.peer_disk != DiskState::kUpToDate) || pd.out_of_sync_bytes)
+          return false;
+    }
+  }
+  return true;
+}
 
 NodeId Workload::Survivor() const {
   std::vector<NodeId> candidates;

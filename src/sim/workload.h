@@ -108,6 +108,8 @@ class Workload {
   void Reattach(NodeId n);
   // Heal helpers.
   void Repair();
+  // Every other running diskful node is connected, UpToDate and in sync with n.
+  bool InSyncWithAll(NodeId n) const;
   NodeId Survivor() const;
 
   SimCluster* cluster_;
