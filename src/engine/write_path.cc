@@ -807,6 +807,10 @@ void ResourceImpl::OnLocalDiskError(int vol) {
     v.lost_disk = true;
     // At once, not at the next write: the write that failed here completed on
     // the peers, and a re-attach must find our disk a generation behind.
+    // Peers must learn that our disk is gone before the new generation
+    // arrives, so they remember the old one for it.
+    Sanitize();
+    BroadcastState();
     if (!v.uuid_persisting) MaybeNewUuidForWrite(vol);
   }
   // Requests waiting for AL transactions or metadata on this disk go on without it.
