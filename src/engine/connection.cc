@@ -311,6 +311,15 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
   if (pr.handshake_done || !pr.got_params || !pr.got_state) return;
   for (const PeerDevice& d : pr.dev)
     if (!d.got_uuids || !d.got_sizes) return;
+  // Two Primaries may only meet with allow-two-primaries; otherwise the
+  // connection is refused and retried (SS_TWO_PRIMARIES at connect, §1.4).
+  bool i_was_primary = !pr.dev.empty() && pr.dev[0].sent_uuids.primary;
+  if ((role_ == Role::kPrimary || i_was_primary) && pr.role == Role::kPrimary &&
+      !opts_.allow_two_primaries) {
+    EmitEvent(Fmt("connection to %s refused: both are Primary", pr.name.c_str()));
+    DropConn(p, ConnState::kProtocolError);
+    return;
+  }
   pr.handshake_done = true;
   --handshaking_;
   SetConn(p, ConnState::kConnected);
