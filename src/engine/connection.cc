@@ -138,6 +138,7 @@ UuidSide ResourceImpl::MyUuidSide(int p, int vol) const {
   if (pr.reconnect) u.flags |= kUuidFlagReconnect;
   if (v.attached && (v.sb.flags & kMdPrimaryLostQuorum)) u.flags |= kUuidFlagPrimaryLostQuorum;
   if (IsSyncTarget(vol)) u.flags |= kUuidFlagSyncTarget;
+  if (v.attached && v.unclean) u.flags |= kUuidFlagUncleanRestart;
   u.primary = role_ == Role::kPrimary;
   u.disk = !v.attached ? DiskState::kDiskless
            : v.disk == DiskState::kNegotiating ? v.md_disk : v.disk;
@@ -391,8 +392,13 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   if (out == HandshakeOutcome::kNoSync && (self.dirty_bits || peer.dirty_bits) &&
       self.disk >= DiskState::kOutdated && peer.disk >= DiskState::kOutdated) {
     // Bits towards the other side mean it misses blocks we have.
+    // A side that restarted after a crash holds "unknown" bits from its AL,
+    // not newer data: the clean side is source.
+    bool self_unclean = (self.flags & kUuidFlagUncleanRestart) != 0;
+    bool peer_unclean = (peer.flags & kUuidFlagUncleanRestart) != 0;
     bool i_source;
-    if (self.disk != peer.disk) i_source = self.disk > peer.disk;
+    if (self_unclean != peer_unclean) i_source = peer_unclean;
+    else if (self.disk != peer.disk) i_source = self.disk > peer.disk;
     else if (self.primary != peer.primary) i_source = self.primary;
     else if ((self.dirty_bits > 0) != (peer.dirty_bits > 0)) i_source = self.dirty_bits > 0;
     else i_source = self_ < p;
@@ -923,6 +929,7 @@ void ResourceImpl::DoPromote(bool force) {
       v.new_uuid_pending = true;
     }
     if (v.attached) {
+      v.unclean = false;  // a Primary's data is what the application sees
       v.sb.flags |= kMdCrashedPrimary | kMdPrimaryInd;
       v.sb.flags &= ~kMdPrimaryLostQuorum;
       WriteSuperblock(vi, nullptr);

@@ -77,6 +77,7 @@ bool ResourceImpl::LoadMetadata(int vol, ByteSpan md, std::string* why) {
     // apply-al: every extent that may have had writes in flight is out of sync
     // towards every peer (drbd-semantics.md §4.4).
     std::vector<uint32_t> active = RecoverActiveExtents(ring, v.sb.al_extents);
+    v.unclean = !active.empty();
     uint64_t marked = 0;
     for (uint32_t e : active) {
       uint64_t first = static_cast<uint64_t>(e) * kBlocksPerExtent;

@@ -151,6 +151,12 @@ void ResourceImpl::SetDisk(int vol, DiskState s) {
   dirty_ = true;
   EmitEvent(Fmt("change device name:%s volume:%u disk:%s", cfg_.name.c_str(), v.vnr.value(),
                 DiskStateName(s)));
+  if (s == DiskState::kUpToDate && !v.rs_paused.empty()) {
+    auto paused = std::move(v.rs_paused);
+    v.rs_paused.clear();
+    for (auto& [peer, m] : paused)
+      if (peers_[peer].conn == ConnState::kConnected) ServeResyncRequest(peer, m);
+  }
   if (v.attached && s >= DiskState::kInconsistent) {
     uint32_t before = v.sb.flags;
     if (s == DiskState::kInconsistent) {

@@ -283,8 +283,12 @@ void ResourceImpl::ServeResyncRequest(int p, const ResyncRequest& m) {
   };
   if (vol < 0) return reply_error();
   Volume& v = volumes_[vol];
-  if (!v.attached || v.disk < DiskState::kOutdated || m.offset + m.length > v.bitmaps[0].size() * kBlockBytes)
-    return reply_error();
+  if (!v.attached || m.offset + m.length > v.bitmaps[0].size() * kBlockBytes) return reply_error();
+  if (v.disk != DiskState::kUpToDate) {
+    // PausedSyncS: we are being repaired ourselves; answer when UpToDate.
+    v.rs_paused.emplace_back(p, m);
+    return;
+  }
   uint32_t gen = peers_[p].conn_gen;
   // Read only after local writes to the block have landed, so the reply is
   // never older than data already sent to the target.
@@ -405,6 +409,7 @@ void ResourceImpl::MaybeFinishResync(int p, int vol) {
 // The target adopts the source's generation (§5.3) and tells the source.
 void ResourceImpl::FinishResyncTarget(int p, int vol) {
   Volume& v = volumes_[vol];
+  v.unclean = false;
   PeerDevice& d = peers_[p].dev[vol];
   DiskState src = d.peer_disk;
   SetRepl(p, vol, ReplState::kEstablished);

@@ -32,6 +32,8 @@ enum UuidFlag : uint32_t {
   kUuidFlagSyncTarget = 1u << 11,    // I am SyncTarget from some node now
   kUuidFlagMissedFinishSource = 1u << 12,  // I finished a resync as source; peer may not know
   kUuidFlagMissedFinishTarget = 1u << 13,  // I finished a resync as target; peer may not know
+  // Bit 14 is used by the engine for handshake rounds.
+  kUuidFlagUncleanRestart = 1u << 15,  // restarted after a crash; blocks from the AL are unknown
 };
 
 enum class SyncStrategy : uint8_t {

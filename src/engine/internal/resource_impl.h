@@ -79,6 +79,8 @@ struct Volume {
   std::vector<std::set<uint64_t>> dirty_pages;  // by slot: pages to write
   bool new_uuid_pending = false;  // generate a new current UUID at the next write
   bool lost_disk = false;         // detached on an I/O error while Primary
+  bool unclean = false;           // attached after a crash; cleared by a completed resync
+  std::deque<std::pair<int, ResyncRequest>> rs_paused;  // served once our disk is UpToDate
   // While Negotiating after an attach: the disk state the metadata claims;
   // the handshake decides what it really is.
   DiskState md_disk = DiskState::kDiskless;
