@@ -497,11 +497,24 @@ void ResourceImpl::FinishDisconnect(int p) {
 void ResourceImpl::Down(uint64_t cookie) {
   if (writers_ > 0) return Done(cookie, SsCode::kDeviceInUse, "the device is open for writing");
   if (role_ == Role::kPrimary) DoDemote();
+  down_ = true;
+  // First leave every peer gracefully (they record us as Outdated), then
+  // detach: a detach first would tell them our disk vanished.
+  auto peers_left = std::make_shared<int>(1);
+  auto after_disconnect = [this, cookie, peers_left] {
+    if (--*peers_left > 0) return;
+    DetachAllForDown(cookie);
+  };
   for (int p = 0; p < kMaxNodes; ++p) {
     if (!peers_[p].exists || peers_[p].conn == ConnState::kStandAlone) continue;
-    DisconnectImpl(p, [] {});
+    ++*peers_left;
+    DisconnectImpl(p, after_disconnect);
   }
-  down_ = true;
+  after_disconnect();
+  AfterInput();
+}
+
+void ResourceImpl::DetachAllForDown(uint64_t cookie) {
   int pending = 0;
   for (const Volume& v : volumes_) pending += v.attached ? 1 : 0;
   if (pending == 0) return Done(cookie, SsCode::kSuccess);

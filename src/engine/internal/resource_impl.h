@@ -239,6 +239,7 @@ class ResourceImpl {
   void ConnectAll(uint64_t cookie);
   void Disconnect(uint64_t cookie, NodeId peer);
   void DisconnectImpl(int peer, std::function<void()> done);
+  void DetachAllForDown(uint64_t cookie);
   void FinishDisconnect(int peer);
   void Down(uint64_t cookie);
   void Primary(uint64_t cookie, bool force);
