@@ -844,6 +844,13 @@ SsCode ResourceImpl::CheckPromote(bool force, std::string* why) const {
   if (role_ == Role::kPrimary) return SsCode::kNothingToDo;
   if (force_io_failures_) return SsCode::kDeviceInUse;
   if (twopc_ || handshaking_ > 0) return SsCode::kInTransientState;
+  // A volume handshake round decides from our current generation; a
+  // promotion (and its first write) waits until the round is over.
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (peers_[p].exists && peers_[p].conn == ConnState::kConnected)
+      for (const PeerDevice& d : peers_[p].dev)
+        if (d.uuids_sent || d.repl == ReplState::kWFBitMapS || d.repl == ReplState::kWFBitMapT)
+          return SsCode::kInTransientState;
   for (int p = 0; p < kMaxNodes; ++p) {
     const Peer& pr = peers_[p];
     if (pr.exists && pr.conn == ConnState::kConnected && pr.role == Role::kPrimary &&
