@@ -351,6 +351,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   Volume& v = volumes_[vol];
   d.got_uuids = false;
   d.uuids_sent = false;
+  d.verify_bits = 0;
   const UuidSide& self = d.sent_uuids;
   const UuidSide& peer = d.peer_uuids;
   bool peer_attached = peer.disk >= DiskState::kInconsistent;
@@ -1109,7 +1110,8 @@ void ResourceImpl::MaybeRehandshake() {
       int slot = SlotOf(v, p);
       bool behind = v.disk != DiskState::kUpToDate && d.peer_disk == DiskState::kUpToDate;
       bool bits = v.disk == DiskState::kUpToDate && d.peer_disk >= DiskState::kOutdated && slot >= 0 &&
-                  static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0 &&
+                  static_cast<size_t>(slot) < v.bitmaps.size() &&
+                  v.bitmaps[slot].Count() > d.verify_bits &&
                   !(role_ == Role::kPrimary && ShouldSendData(p, vol));
       // Bits must persist a while: acks still in flight clear them quickly.
       if (!bits) {

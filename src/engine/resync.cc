@@ -483,6 +483,8 @@ void ResourceImpl::VerifyStep(int p, int vol) {
     ++n;
   }
   if (d.ov_cursor >= d.ov_end && d.ov_in_flight == 0) {
+    int slot = SlotOf(v, p);
+    d.verify_bits = slot >= 0 ? v.bitmaps[slot].Count() : 0;
     SetRepl(p, vol, ReplState::kEstablished);
     EmitEvent(Fmt("verify-finished name:%s peer-node-id:%d volume:%u out-of-sync-kib:%llu",
                   cfg_.name.c_str(), p, v.vnr.value(),
@@ -552,7 +554,10 @@ void ResourceImpl::OnVerifyResult(int p, const VerifyResult& m) {
   int vol = VolIndex(VolumeNr(m.vnr));
   if (vol < 0) return;
   if (m.length == 0) {
-    if (peers_[p].dev[vol].repl == ReplState::kVerifyT) SetRepl(p, vol, ReplState::kEstablished);
+    PeerDevice& d = peers_[p].dev[vol];
+    int slot = SlotOf(volumes_[vol], p);
+    d.verify_bits = slot >= 0 ? volumes_[vol].bitmaps[slot].Count() : 0;
+    if (d.repl == ReplState::kVerifyT) SetRepl(p, vol, ReplState::kEstablished);
     return;
   }
   if (!m.in_sync) MarkOutOfSync(vol, p, m.offset, m.length);

@@ -123,6 +123,7 @@ struct PeerDevice {
   bool uuids_sent = false;
   Time last_rehandshake = -1;  // when we last asked for a volume handshake round
   Time bits_seen_since = -1;   // out-of-sync bits towards this Established peer since
+  uint64_t verify_bits = 0;    // bits online verify found: no automatic resync for them (§8.4)
   // Resync (SyncTarget side): next bit to request, requests in flight.
   uint64_t rs_cursor = 0;
   std::set<uint64_t> rs_in_flight;  // block numbers requested
