@@ -159,6 +159,7 @@ void ResourceImpl::SendUuids(int p, int vol) {
   PeerDevice& d = peers_[p].dev[vol];
   d.sent_uuids = MyUuidSide(p, vol);
   d.uuids_sent = true;
+  d.last_rehandshake = now_;
   Uuids m;
   m.vnr = volumes_[vol].vnr.value();
   m.current = d.sent_uuids.current;
@@ -1095,9 +1096,33 @@ void ResourceImpl::UpdateQuorum() {
 }
 
 void ResourceImpl::MaybeRehandshake() {
+  // A round the peer did not answer (it was busy) ends after a second.
+  for (int p = 0; p < kMaxNodes; ++p) {
+    Peer& pr = peers_[p];
+    if (!pr.exists || !pr.handshake_done) continue;
+    for (PeerDevice& d : pr.dev) {
+      if (!d.uuids_sent) continue;
+      if (now_ - d.last_rehandshake >= kSec) {
+        d.uuids_sent = false;
+      } else {
+        ArmTimerAt(d.last_rehandshake + kSec);
+      }
+    }
+  }
+  if (twopc_ || promote_) return;  // roles are about to change: ask later
   for (size_t vi = 0; vi < volumes_.size(); ++vi) {
     int vol = static_cast<int>(vi);
     const Volume& v = volumes_[vol];
+    if (v.attached && v.disk == DiskState::kNegotiating) {
+      // An attach whose round went unanswered asks again.
+      for (int p = 0; p < kMaxNodes; ++p) {
+        Peer& pr = peers_[p];
+        if (!IsDiskfulPeer(p) || pr.conn != ConnState::kConnected || !pr.handshake_done) continue;
+        PeerDevice& d = pr.dev[vol];
+        if (!d.uuids_sent && d.repl == ReplState::kEstablished) SendUuids(p, vol);
+      }
+      continue;
+    }
     if (!v.attached || v.disk < DiskState::kInconsistent) continue;
     if (IsSyncTarget(vol)) continue;
     for (int p = 0; p < kMaxNodes; ++p) {
@@ -1134,7 +1159,6 @@ void ResourceImpl::MaybeRehandshake() {
         ArmTimerAt(d.last_rehandshake + kSec);
         continue;
       }
-      d.last_rehandshake = now_;
       SendUuids(p, vol);
       break;
     }
