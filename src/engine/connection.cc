@@ -318,6 +318,28 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
   bool i_was_primary = !pr.dev.empty() && pr.dev[0].sent_uuids.primary;
   if ((role_ == Role::kPrimary || i_was_primary) && pr.role == Role::kPrimary &&
       !opts_.allow_two_primaries) {
+    // rr-conflict decides first when one Primary would have to be overwritten.
+    HandshakePolicy pol;
+    pol.after_sb_0pri = opts_.after_sb_0pri;
+    pol.after_sb_1pri = opts_.after_sb_1pri;
+    pol.after_sb_2pri = opts_.after_sb_2pri;
+    pol.always_asbp = opts_.always_asbp;
+    pol.rr_conflict = opts_.rr_conflict;
+    pol.quorum_enabled = opts_.quorum != kQuorumOff;
+    UuidSide peer_side = pr.dev.empty() ? UuidSide{} : pr.dev[0].peer_uuids;
+    peer_side.primary = true;
+    HandshakeDecision dec = pr.dev.empty() ? HandshakeDecision{}
+                                           : DecideSync(pr.dev[0].sent_uuids, peer_side, pol, self_ < p);
+    if (dec.outcome == HandshakeOutcome::kRrConflict || dec.outcome == HandshakeOutcome::kSplitBrain ||
+        dec.outcome == HandshakeOutcome::kUnrelatedData) {
+      --handshaking_;
+      pr.handshake_done = true;
+      SetConn(p, ConnState::kConnected);
+      EmitEvent(Fmt("handshake name:%s peer-node-id:%d volume:0 %s", cfg_.name.c_str(), p,
+                    dec.reason.c_str()));
+      StandAloneAfterVerdict(p);
+      return;
+    }
     EmitEvent(Fmt("connection to %s refused: both are Primary", pr.name.c_str()));
     DropConn(p, ConnState::kProtocolError);
     return;
