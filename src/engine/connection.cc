@@ -445,7 +445,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
       // Outdated follows a stable UpToDate peer; Consistent becomes UpToDate
       // (no fencing: may_be_up_to_date) (§2.3).
       if ((v.disk == DiskState::kOutdated && peer.disk == DiskState::kUpToDate &&
-           self.current == peer.current) ||
+           (self.current & ~kUuidPrimaryBit) == (peer.current & ~kUuidPrimaryBit)) ||
           v.disk == DiskState::kConsistent)
         SetDisk(vol, DiskState::kUpToDate);
       if (v.sb.peers[p].bitmap_uuid != 0 &&

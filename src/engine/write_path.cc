@@ -199,6 +199,15 @@ void ResourceImpl::IssueWrite(AppReq& r) {
     op = DiskOp::kZeroes;
   }
   const uint64_t seq = r.seq;
+  // Our own write makes any resync reply already requested for these blocks
+  // stale (we may be a SyncTarget while Primary, §8.3).
+  for (int q = 0; q < kMaxNodes; ++q) {
+    if (!peers_[q].exists) continue;
+    PeerDevice& pd = peers_[q].dev[r.vol];
+    if (pd.rs_in_flight.empty()) continue;
+    for (uint64_t b = r.req.offset / kBlockBytes; b <= (r.req.offset + r.req.length - 1) / kBlockBytes; ++b)
+      if (pd.rs_in_flight.count(b)) pd.rs_superseded.insert(b);
+  }
   if (v.attached && v.disk >= DiskState::kInconsistent) {
     r.local_pending = true;
     BusyAdd(r.vol, r.req.offset, r.req.length);
