@@ -151,7 +151,7 @@ void ResourceImpl::SetDisk(int vol, DiskState s) {
   dirty_ = true;
   EmitEvent(Fmt("change device name:%s volume:%u disk:%s", cfg_.name.c_str(), v.vnr.value(),
                 DiskStateName(s)));
-  if (s == DiskState::kUpToDate && !v.rs_paused.empty()) {
+  if (s >= DiskState::kOutdated && !v.rs_paused.empty()) {
     auto paused = std::move(v.rs_paused);
     v.rs_paused.clear();
     for (auto& [peer, m] : paused)

@@ -284,8 +284,8 @@ void ResourceImpl::ServeResyncRequest(int p, const ResyncRequest& m) {
   if (vol < 0) return reply_error();
   Volume& v = volumes_[vol];
   if (!v.attached || m.offset + m.length > v.bitmaps[0].size() * kBlockBytes) return reply_error();
-  if (v.disk != DiskState::kUpToDate) {
-    // PausedSyncS: we are being repaired ourselves; answer when UpToDate.
+  if (v.disk < DiskState::kOutdated) {
+    // PausedSyncS: we are being repaired ourselves; answer once consistent.
     v.rs_paused.emplace_back(p, m);
     return;
   }
