@@ -344,6 +344,19 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
     DropConn(p, ConnState::kProtocolError);
     return;
   }
+  // Nor may the connection join two Primaries through a third node (what
+  // DRBD's connect 2PC, forwarded through the mesh, refuses).
+  if (!opts_.allow_two_primaries) {
+    uint64_t mine = PrimaryMask() & ~(1ull << p);
+    uint64_t theirs = pr.primary_mask & ~(1ull << self_);
+    if (pr.role == Role::kPrimary) theirs |= 1ull << p;
+    if (role_ == Role::kPrimary) mine |= 1ull << self_;
+    if (mine && theirs && (mine | theirs) != mine && (mine | theirs) != theirs) {
+      EmitEvent(Fmt("connection to %s refused: it would join two Primaries", pr.name.c_str()));
+      DropConn(p, ConnState::kProtocolError);
+      return;
+    }
+  }
   pr.handshake_done = true;
   --handshaking_;
   SetConn(p, ConnState::kConnected);
