@@ -560,6 +560,13 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   }
   // Two Primaries that lose each other do not start new generations (§1.5).
   pr.lost_as_primary = role_ == Role::kPrimary && pr.role == Role::kPrimary;
+  // A Secondary that loses its Primary may have missed its last writes:
+  // UpToDate -> Consistent until a handshake round or the lost-peer
+  // re-evaluation settles it (§2.3). Under protocol C every acknowledged
+  // write reached every receiver, so only protocol A needs it.
+  if (role_ == Role::kSecondary && pr.role == Role::kPrimary && opts_.protocol == WireProtocol::kA)
+    for (size_t vol = 0; vol < volumes_.size(); ++vol)
+      if (volumes_[vol].disk == DiskState::kUpToDate) SetDisk(static_cast<int>(vol), DiskState::kConsistent);
   pr.we_were_primary_at_loss = role_ == Role::kPrimary;
   SetPeerRole(p, Role::kUnknown);
   if (pr.conn == ConnState::kConnected || pr.conn == ConnState::kConnecting) {
@@ -1211,7 +1218,7 @@ void ResourceImpl::MaybeUpgradeOutdated() {
   for (size_t vi = 0; vi < volumes_.size(); ++vi) {
     int vol = static_cast<int>(vi);
     Volume& v = volumes_[vol];
-    if (!v.attached || v.disk != DiskState::kOutdated) continue;
+    if (!v.attached || (v.disk != DiskState::kOutdated && v.disk != DiskState::kConsistent)) continue;
     bool any = false, ok = true;
     for (int p = 0; p < kMaxNodes && ok; ++p) {
       const Peer& pr = peers_[p];
@@ -1219,13 +1226,17 @@ void ResourceImpl::MaybeUpgradeOutdated() {
       const PeerDevice& d = pr.dev[vol];
       int slot = SlotOf(v, p);
       bool bits = slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0;
-      if (d.repl != ReplState::kEstablished || d.peer_disk > DiskState::kOutdated ||
+      if (d.repl != ReplState::kEstablished || d.peer_disk > v.disk ||
           (d.peer_uuids.current & ~kUuidPrimaryBit) != (v.sb.current_uuid & ~kUuidPrimaryBit) || bits)
         ok = false;
       any = true;
     }
+    // Alone, a Consistent disk is the best data there is (no fencing
+    // configured: may_be_up_to_date); Outdated needs a peer that agrees.
+    if (!any && v.disk == DiskState::kConsistent) any = true;
     if (ok && any) {
-      EmitEvent("no Primary and no newer data in this partition: Outdated becomes UpToDate");
+      EmitEvent(std::string("no Primary and no newer data in this partition: ") +
+                DiskStateName(v.disk) + " becomes UpToDate");
       SetDisk(vol, DiskState::kUpToDate);
     }
   }
