@@ -60,7 +60,7 @@ void ResourceImpl::OnMessage(NodeId from, Message msg) {
         else if constexpr (std::is_same_v<T, VerifyResult>) OnVerifyResult(p, m);
         else if constexpr (std::is_same_v<T, CurrentUuid>) {
           int vol = VolIndex(VolumeNr(m.vnr));
-          if (vol >= 0 && volumes_[vol].attached) AdoptPeerUuid(vol, m.uuid);
+          if (vol >= 0 && volumes_[vol].attached) AdoptPeerUuid(vol, m.uuid, p);
         } else if constexpr (std::is_same_v<T, PeerAck>) OnPeerAck(p, m);
         else if constexpr (std::is_same_v<T, Ping>) Send(p, PingAck{});
         // Hello, AuthResponse and PingAck belong to the transport.
@@ -258,7 +258,7 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
                      d.repl == ReplState::kPausedSyncT;
     if ((m.flags & kUuidFlagNewDatagen) && v.attached && receiving && pr.role == Role::kPrimary &&
         v.disk >= DiskState::kInconsistent && v.disk != DiskState::kOutdated)
-      AdoptPeerUuid(vol, m.current);
+      AdoptPeerUuid(vol, m.current, p);
     if (u.disk != d.peer_disk && pr.handshake_done) SetPeerDisk(p, vol, u.disk);
     return;
   }

@@ -378,7 +378,7 @@ void ResourceImpl::PushHistory(int vol, uint64_t uuid) {
   h[0] = uuid;
 }
 
-void ResourceImpl::RotateCurrentIntoBitmaps(int vol) {
+void ResourceImpl::RotateCurrentIntoBitmaps(int vol, uint64_t also_absent) {
   Volume& v = volumes_[vol];
   uint64_t cur = v.sb.current_uuid & ~kUuidPrimaryBit;
   for (int p = 0; p < kMaxNodes; ++p) {
@@ -387,7 +387,7 @@ void ResourceImpl::RotateCurrentIntoBitmaps(int vol) {
     bool absent = pr.conn != ConnState::kConnected || !pr.handshake_done ||
                   pr.dev[vol].peer_disk <= DiskState::kDUnknown ||
                   pr.dev[vol].peer_disk == DiskState::kOutdated ||
-                  pr.dev[vol].repl != ReplState::kEstablished;
+                  pr.dev[vol].repl != ReplState::kEstablished || (also_absent & (1ull << p));
     // Bit 0 records whether we were Primary when we lost this peer, i.e. when
     // the divergence began (the after-sb younger/older-primary policies, §6).
     bool was_primary = pr.conn != ConnState::kConnected ? pr.we_were_primary_at_loss
@@ -470,11 +470,18 @@ void ResourceImpl::NewCurrentUuidNow(int vol) {
 
 // A connected, in-sync peer started a new generation: follow it, remembering
 // the old generation for peers that miss the new writes.
-void ResourceImpl::AdoptPeerUuid(int vol, uint64_t uuid) {
+void ResourceImpl::AdoptPeerUuid(int vol, uint64_t uuid, int from) {
   Volume& v = volumes_[vol];
   uuid &= ~kUuidPrimaryBit;
   if (!v.attached || (v.sb.current_uuid & ~kUuidPrimaryBit) == uuid) return;
-  RotateCurrentIntoBitmaps(vol);
+  // Peers that do not receive the writer's data directly miss the new
+  // generation's writes: remember the old generation for them too.
+  uint64_t weak = 0;
+  if (from >= 0)
+    for (int q = 0; q < kMaxNodes; ++q)
+      if (q != from && q != self_ && peers_[q].exists && !(peers_[from].connected_mask & (1ull << q)))
+        weak |= 1ull << q;
+  RotateCurrentIntoBitmaps(vol, weak);
   PushHistory(vol, v.sb.current_uuid);
   v.sb.current_uuid = uuid;
   WriteSuperblock(vol, nullptr);

@@ -412,8 +412,10 @@ class ResourceImpl {
   void WhenNotBusy(int vol, uint64_t offset, uint64_t length, std::function<void()> go);
   bool MaybeNewUuidForWrite(int vol);
   void NewCurrentUuidNow(int vol);
-  void RotateCurrentIntoBitmaps(int vol);
-  void AdoptPeerUuid(int vol, uint64_t uuid);
+  // also_absent: peers to treat as absent although connected (weakly
+  // connected: not receiving the writer's data).
+  void RotateCurrentIntoBitmaps(int vol, uint64_t also_absent = 0);
+  void AdoptPeerUuid(int vol, uint64_t uuid, int from = -1);
   void PushHistory(int vol, uint64_t uuid);
   void SetMdFlag(int vol, uint32_t flag, bool on);
 
