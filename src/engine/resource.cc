@@ -151,6 +151,11 @@ void ResourceImpl::SetDisk(int vol, DiskState s) {
   dirty_ = true;
   EmitEvent(Fmt("change device name:%s volume:%u disk:%s", cfg_.name.c_str(), v.vnr.value(),
                 DiskStateName(s)));
+  if (s != DiskState::kNegotiating && !v.negotiation_held.empty()) {
+    auto held = std::move(v.negotiation_held);
+    v.negotiation_held.clear();
+    for (uint64_t seq : held) ProceedWrite(seq);
+  }
   if (s >= DiskState::kOutdated && !v.rs_paused.empty()) {
     auto paused = std::move(v.rs_paused);
     v.rs_paused.clear();

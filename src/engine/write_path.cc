@@ -101,8 +101,19 @@ void ResourceImpl::ProceedWrite(uint64_t seq) {
   if (it == reqs_.end()) return;
   AppReq& r = it->second;
   Volume& v = volumes_[r.vol];
+  if (v.attached && v.disk == DiskState::kNegotiating) {
+    // A disk being re-attached must not miss writes: once the handshake
+    // decided, its bits and generation must describe it exactly.
+    v.negotiation_held.push_back(seq);
+    return;
+  }
   bool local = v.attached && v.disk >= DiskState::kInconsistent;
   if (!local) return IssueWrite(r);
+  // Resync data on its way to these blocks lands first (§8.3).
+  if (!v.busy_blocks.empty() && BlocksBusy(r.vol, r.req.offset, r.req.length)) {
+    WhenNotBusy(r.vol, r.req.offset, r.req.length, [this, seq] { ProceedWrite(seq); });
+    return;
+  }
   if (AlTryBeginHot(r.vol, r.req.offset, r.req.length)) {
     r.al_held = true;
     return IssueWrite(r);

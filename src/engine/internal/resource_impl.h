@@ -85,6 +85,7 @@ struct Volume {
   // the handshake decides what it really is.
   DiskState md_disk = DiskState::kDiskless;
   bool uuid_persisting = false;   // superblock with a new UUID is being written
+  std::deque<uint64_t> negotiation_held;  // app writes waiting for a Negotiating disk
   std::deque<uint64_t> held_writes;  // app reqs waiting for the UUID write
   // Activity log: al_extents slots; extent -> slot; LRU of unreferenced.
   std::vector<uint32_t> al_slots;     // slot -> extent (kAlNoExtent)
