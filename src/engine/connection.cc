@@ -319,17 +319,10 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
   if ((role_ == Role::kPrimary || i_was_primary) && pr.role == Role::kPrimary &&
       !opts_.allow_two_primaries) {
     // rr-conflict decides first when one Primary would have to be overwritten.
-    HandshakePolicy pol;
-    pol.after_sb_0pri = opts_.after_sb_0pri;
-    pol.after_sb_1pri = opts_.after_sb_1pri;
-    pol.after_sb_2pri = opts_.after_sb_2pri;
-    pol.always_asbp = opts_.always_asbp;
-    pol.rr_conflict = opts_.rr_conflict;
-    pol.quorum_enabled = opts_.quorum != kQuorumOff;
     UuidSide peer_side = pr.dev.empty() ? UuidSide{} : pr.dev[0].peer_uuids;
     peer_side.primary = true;
     HandshakeDecision dec = pr.dev.empty() ? HandshakeDecision{}
-                                           : DecideSync(pr.dev[0].sent_uuids, peer_side, pol, self_ < p);
+                                           : DecideSync(pr.dev[0].sent_uuids, peer_side, Policy(), self_ < p);
     if (dec.outcome == HandshakeOutcome::kRrConflict || dec.outcome == HandshakeOutcome::kSplitBrain ||
         dec.outcome == HandshakeOutcome::kUnrelatedData) {
       --handshaking_;
@@ -381,6 +374,17 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
   dirty_ = true;
 }
 
+HandshakePolicy ResourceImpl::Policy() const {
+  HandshakePolicy pol;
+  pol.after_sb_0pri = opts_.after_sb_0pri;
+  pol.after_sb_1pri = opts_.after_sb_1pri;
+  pol.after_sb_2pri = opts_.after_sb_2pri;
+  pol.always_asbp = opts_.always_asbp;
+  pol.rr_conflict = opts_.rr_conflict;
+  pol.quorum_enabled = opts_.quorum != kQuorumOff;
+  return pol;
+}
+
 void ResourceImpl::DecideVolume(int p, int vol) {
   Peer& pr = peers_[p];
   PeerDevice& d = pr.dev[vol];
@@ -401,14 +405,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     DropConn(p, ConnState::kNetworkFailure);
     return;
   }
-  HandshakePolicy pol;
-  pol.after_sb_0pri = opts_.after_sb_0pri;
-  pol.after_sb_1pri = opts_.after_sb_1pri;
-  pol.after_sb_2pri = opts_.after_sb_2pri;
-  pol.always_asbp = opts_.always_asbp;
-  pol.rr_conflict = opts_.rr_conflict;
-  pol.quorum_enabled = opts_.quorum != kQuorumOff;
-  HandshakeDecision dec = DecideSync(self, peer, pol, self_ < p);
+  HandshakeDecision dec = DecideSync(self, peer, Policy(), self_ < p);
   if (v.disk == DiskState::kNegotiating) {
     // The negotiation resolves: as we claimed unless we become target.
     SetDisk(vol, dec.outcome == HandshakeOutcome::kBecomeTarget ? DiskState::kOutdated

@@ -599,12 +599,7 @@ void ResourceImpl::Invalidate(uint64_t cookie, VolumeNr vnr) {
       MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
       SetDisk(vol, DiskState::kInconsistent);
       SetRepl(p, vol, ReplState::kWFBitMapT);
-      BitmapMsg m;
-      m.vnr = v.vnr.value();
-      m.phase = 2;
-      m.bits = v.bitmaps[slot].size();
-      m.encoded = v.bitmaps[slot].EncodeCompact();
-      Send(p, std::move(m));
+      Send(p, MakeBitmapMsg(p, vol, 2));
       Done(cookie, SsCode::kSuccess);
       AfterInput();
       return;

@@ -20,6 +20,17 @@ constexpr uint64_t kMaxRequestsPerStep = 2048;
 constexpr uint64_t kVerifyPerStep = 512;
 }  // namespace
 
+BitmapMsg ResourceImpl::MakeBitmapMsg(int p, int vol, uint8_t phase) const {
+  const Volume& v = volumes_[vol];
+  const Bitmap& bm = v.bitmaps[SlotOf(v, p)];
+  BitmapMsg m;
+  m.vnr = v.vnr.value();
+  m.phase = phase;
+  m.bits = bm.size();
+  m.encoded = bm.EncodeCompact();
+  return m;
+}
+
 bool ResourceImpl::IsSyncTarget(int vol) const {
   for (int p = 0; p < kMaxNodes; ++p) {
     if (!peers_[p].exists) continue;
@@ -66,12 +77,7 @@ void ResourceImpl::StartBitmapExchange(int p, int vol, BitmapPrep prep, int othe
     Volume& vv = volumes_[vol];
     int s = SlotOf(vv, p);
     if (!vv.attached || s < 0) return;
-    BitmapMsg m;
-    m.vnr = vv.vnr.value();
-    m.phase = 0;
-    m.bits = vv.bitmaps[s].size();
-    m.encoded = vv.bitmaps[s].EncodeCompact();
-    Send(p, std::move(m));
+    Send(p, MakeBitmapMsg(p, vol, 0));
   });
 }
 
@@ -105,12 +111,7 @@ void ResourceImpl::OnBitmap(int p, const BitmapMsg& m) {
         Volume& vv = volumes_[vol];
         int s = SlotOf(vv, p);
         if (!vv.attached || s < 0) return;
-        BitmapMsg r;
-        r.vnr = vv.vnr.value();
-        r.phase = 1;
-        r.bits = vv.bitmaps[s].size();
-        r.encoded = vv.bitmaps[s].EncodeCompact();
-        Send(p, std::move(r));
+        Send(p, MakeBitmapMsg(p, vol, 1));
         BeginSyncTarget(p, vol);
         AfterInput();
       });

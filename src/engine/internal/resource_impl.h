@@ -344,6 +344,7 @@ class ResourceImpl {
   void OnState(int peer, const State& m);
   void MaybeFinishHandshake(int peer);
   void DecideVolume(int peer, int vol);
+  HandshakePolicy Policy() const;
   void DropConn(int peer, ConnState why);
   void GoStandAlone(int peer);
   // After a handshake verdict that ends in StandAlone, keep the transport
@@ -378,6 +379,8 @@ class ResourceImpl {
   // ---- resync and verify (resync.cc)
   void StartBitmapExchange(int peer, int vol, BitmapPrep prep, int other, bool full);
   void OnBitmap(int peer, const BitmapMsg& m);
+  // Our slot for `peer` as a BitmapMsg of the given phase.
+  BitmapMsg MakeBitmapMsg(int peer, int vol, uint8_t phase) const;
   void BeginSyncSource(int peer, int vol);
   void BeginSyncTarget(int peer, int vol);
   void ResyncStep(int peer, int vol);
