@@ -8,15 +8,15 @@
 // trace; the exit code is then 1. `tandem-sim --seed N` reproduces a run.
 #include <cerrno>
 #include <chrono>
-#include <vector>
-#include <sstream>
-#include <set>
-#include <fstream>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "sim/scenarios.h"
 

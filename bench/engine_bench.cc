@@ -47,7 +47,8 @@ struct MiniCluster {
     cfg.name = "r0";
     cfg.volumes = {VolumeNr(0)};
     for (int i = 0; i < n; ++i)
-      cfg.nodes.push_back(NodeConfig{NodeId(static_cast<uint8_t>(i)), "n" + std::to_string(i), false});
+      cfg.nodes.push_back(
+          NodeConfig{NodeId(static_cast<uint8_t>(i)), "n" + std::to_string(i), false});
     for (int i = 0; i < n; ++i) {
       cfg.self = NodeId(static_cast<uint8_t>(i));
       nodes.push_back(Node{std::make_unique<Resource>(cfg, &env), {}});
@@ -150,7 +151,8 @@ void BM_ReplicatedWrite4k(benchmark::State& state) {
     c.Run(0, [&](Resource& r) { r.Submit(rq); });
     c.Drain();
   }
-  if (c.completed < static_cast<uint64_t>(state.iterations())) state.SkipWithError("writes did not complete");
+  if (c.completed < static_cast<uint64_t>(state.iterations()))
+    state.SkipWithError("writes did not complete");
   double n = static_cast<double>(state.iterations());
   state.counters["engine_ns_per_write"] =
       benchmark::Counter(static_cast<double>(c.engine_time.count()) / n);

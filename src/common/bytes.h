@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <utility>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tandem {

@@ -35,10 +35,18 @@ int main(int argc, char** argv) {
       int flips = 1 + static_cast<int>(rng() % 8);
       for (int f = 0; f < flips; ++f) {
         switch (rng() % 4) {
-          case 0: if (!in.empty()) in[rng() % in.size()] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
-          case 1: if (!in.empty()) in.resize(rng() % in.size()); break;
-          case 2: in.push_back(static_cast<uint8_t>(rng())); break;
-          case 3: if (!in.empty()) in[rng() % in.size()] = static_cast<uint8_t>(rng()); break;
+          case 0:
+            if (!in.empty()) in[rng() % in.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+            break;
+          case 1:
+            if (!in.empty()) in.resize(rng() % in.size());
+            break;
+          case 2:
+            in.push_back(static_cast<uint8_t>(rng()));
+            break;
+          case 3:
+            if (!in.empty()) in[rng() % in.size()] = static_cast<uint8_t>(rng());
+            break;
         }
       }
       if (pool.size() < 4096 && rng() % 16 == 0) pool.push_back(in);

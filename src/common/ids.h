@@ -23,7 +23,7 @@ class StrongId {
   T v_{};
 };
 
-using NodeId = StrongId<struct NodeIdTag, uint8_t>;      // 0..31 inside a resource
+using NodeId = StrongId<struct NodeIdTag, uint8_t>;       // 0..31 inside a resource
 using VolumeNr = StrongId<struct VolumeNrTag, uint16_t>;  // 0..65534
 using Epoch = StrongId<struct EpochTag, uint32_t>;        // transfer-log epoch number
 using GenUuid = StrongId<struct GenUuidTag, uint64_t>;    // data generation identifier

@@ -20,10 +20,10 @@ enum class Errc {
   kUnsupported,      // a version or feature this build does not know
   kNotFound,
   kAlreadyExists,
-  kBusy,             // try again later (in transient state, locked)
-  kIoError,          // the operation definitely failed
-  kOutcomeUnknown,   // the operation may or may not have taken effect
-  kRefused,          // a state change was refused; see the message
+  kBusy,            // try again later (in transient state, locked)
+  kIoError,         // the operation definitely failed
+  kOutcomeUnknown,  // the operation may or may not have taken effect
+  kRefused,         // a state change was refused; see the message
   kAuthFailed,
 };
 
@@ -91,8 +91,8 @@ inline Error MakeError(Errc code, std::string message) { return Error{code, std:
 }  // namespace tandem
 
 // Propagates an error from an expression returning Result<...>.
-#define TANDEM_TRY(expr)                                  \
-  do {                                                    \
-    auto&& _r = (expr);                                   \
-    if (!_r.ok()) return ::tandem::Error(_r.error());     \
+#define TANDEM_TRY(expr)                              \
+  do {                                                \
+    auto&& _r = (expr);                               \
+    if (!_r.ok()) return ::tandem::Error(_r.error()); \
   } while (0)

@@ -21,15 +21,14 @@ bool IEquals(std::string_view a, std::string_view b) {
 
 Result<uint64_t> ParseSize(std::string_view text, uint64_t default_unit) {
   auto bad = [&](const char* why) {
-    return MakeError(Errc::kInvalidArgument,
-                     "invalid size '" + std::string(text) + "': " + why);
+    return MakeError(Errc::kInvalidArgument, "invalid size '" + std::string(text) + "': " + why);
   };
   size_t i = 0;
   while (i < text.size() && text[i] == ' ') ++i;
   size_t start = i;
   bool seen_dot = false;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
-                             (text[i] == '.' && !seen_dot))) {
+  while (i < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[i])) || (text[i] == '.' && !seen_dot))) {
     if (text[i] == '.') seen_dot = true;
     ++i;
   }

@@ -34,35 +34,58 @@ void ResourceImpl::OnMessage(NodeId from, Message msg) {
   std::visit(
       [&](auto&& m) {
         using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, Params>) OnParams(p, m);
-        else if constexpr (std::is_same_v<T, Sizes>) OnSizes(p, m);
-        else if constexpr (std::is_same_v<T, Uuids>) OnUuids(p, m);
-        else if constexpr (std::is_same_v<T, State>) OnState(p, m);
-        else if constexpr (std::is_same_v<T, TwopcPrepare>) OnTwopcPrepare(p, m);
-        else if constexpr (std::is_same_v<T, TwopcReply>) OnTwopcReply(p, m);
-        else if constexpr (std::is_same_v<T, TwopcCommit>) OnTwopcCommit(p, m);
-        else if constexpr (std::is_same_v<T, TwopcAbort>) OnTwopcAbort(p, m);
-        else if constexpr (std::is_same_v<T, Data>) OnPeerData(p, std::move(m));
-        else if constexpr (std::is_same_v<T, Barrier>) OnBarrier(p, m);
-        else if constexpr (std::is_same_v<T, BarrierAck>) OnBarrierAck(p, m);
-        else if constexpr (std::is_same_v<T, WriteAck>) OnWriteAck(p, m);
+        if constexpr (std::is_same_v<T, Params>)
+          OnParams(p, m);
+        else if constexpr (std::is_same_v<T, Sizes>)
+          OnSizes(p, m);
+        else if constexpr (std::is_same_v<T, Uuids>)
+          OnUuids(p, m);
+        else if constexpr (std::is_same_v<T, State>)
+          OnState(p, m);
+        else if constexpr (std::is_same_v<T, TwopcPrepare>)
+          OnTwopcPrepare(p, m);
+        else if constexpr (std::is_same_v<T, TwopcReply>)
+          OnTwopcReply(p, m);
+        else if constexpr (std::is_same_v<T, TwopcCommit>)
+          OnTwopcCommit(p, m);
+        else if constexpr (std::is_same_v<T, TwopcAbort>)
+          OnTwopcAbort(p, m);
+        else if constexpr (std::is_same_v<T, Data>)
+          OnPeerData(p, std::move(m));
+        else if constexpr (std::is_same_v<T, Barrier>)
+          OnBarrier(p, m);
+        else if constexpr (std::is_same_v<T, BarrierAck>)
+          OnBarrierAck(p, m);
+        else if constexpr (std::is_same_v<T, WriteAck>)
+          OnWriteAck(p, m);
         else if constexpr (std::is_same_v<T, OutOfSync>) {
           int vol = VolIndex(VolumeNr(m.vnr));
           if (vol >= 0) MarkOutOfSync(vol, p, m.offset, m.length);
-        } else if constexpr (std::is_same_v<T, ReadRequest>) OnReadRequest(p, m);
-        else if constexpr (std::is_same_v<T, ReadReply>) OnReadReply(p, m);
-        else if constexpr (std::is_same_v<T, BitmapMsg>) OnBitmap(p, m);
-        else if constexpr (std::is_same_v<T, ResyncRequest>) OnResyncRequest(p, m);
-        else if constexpr (std::is_same_v<T, ResyncReply>) OnResyncReply(p, m);
-        else if constexpr (std::is_same_v<T, ResyncAck>) OnResyncAck(p, m);
-        else if constexpr (std::is_same_v<T, VerifyRequest>) OnVerifyRequest(p, m);
-        else if constexpr (std::is_same_v<T, VerifyReply>) OnVerifyReply(p, m);
-        else if constexpr (std::is_same_v<T, VerifyResult>) OnVerifyResult(p, m);
+        } else if constexpr (std::is_same_v<T, ReadRequest>)
+          OnReadRequest(p, m);
+        else if constexpr (std::is_same_v<T, ReadReply>)
+          OnReadReply(p, m);
+        else if constexpr (std::is_same_v<T, BitmapMsg>)
+          OnBitmap(p, m);
+        else if constexpr (std::is_same_v<T, ResyncRequest>)
+          OnResyncRequest(p, m);
+        else if constexpr (std::is_same_v<T, ResyncReply>)
+          OnResyncReply(p, m);
+        else if constexpr (std::is_same_v<T, ResyncAck>)
+          OnResyncAck(p, m);
+        else if constexpr (std::is_same_v<T, VerifyRequest>)
+          OnVerifyRequest(p, m);
+        else if constexpr (std::is_same_v<T, VerifyReply>)
+          OnVerifyReply(p, m);
+        else if constexpr (std::is_same_v<T, VerifyResult>)
+          OnVerifyResult(p, m);
         else if constexpr (std::is_same_v<T, CurrentUuid>) {
           int vol = VolIndex(VolumeNr(m.vnr));
           if (vol >= 0 && volumes_[vol].attached) AdoptPeerUuid(vol, m.uuid, p);
-        } else if constexpr (std::is_same_v<T, PeerAck>) OnPeerAck(p, m);
-        else if constexpr (std::is_same_v<T, Ping>) Send(p, PingAck{});
+        } else if constexpr (std::is_same_v<T, PeerAck>)
+          OnPeerAck(p, m);
+        else if constexpr (std::is_same_v<T, Ping>)
+          Send(p, PingAck{});
         // Hello, AuthResponse and PingAck belong to the transport.
       },
       msg);
@@ -129,7 +152,8 @@ UuidSide ResourceImpl::MyUuidSide(int p, int vol) const {
   UuidSide u;
   u.node_id = NodeId(static_cast<uint8_t>(self_));
   u.current = v.attached ? v.sb.current_uuid : 0;
-  for (int i = 0; i < kMaxNodes; ++i) u.bitmap_uuids[i] = v.attached ? v.sb.peers[i].bitmap_uuid : 0;
+  for (int i = 0; i < kMaxNodes; ++i)
+    u.bitmap_uuids[i] = v.attached ? v.sb.peers[i].bitmap_uuid : 0;
   for (uint64_t h : v.sb.history)
     if (h) u.history.push_back(h);
   if (pr.discard_my_data) u.flags |= kUuidFlagDiscardMyData;
@@ -140,8 +164,9 @@ UuidSide ResourceImpl::MyUuidSide(int p, int vol) const {
   if (IsSyncTarget(vol)) u.flags |= kUuidFlagSyncTarget;
   if (v.attached && v.unclean) u.flags |= kUuidFlagUncleanRestart;
   u.primary = role_ == Role::kPrimary;
-  u.disk = !v.attached ? DiskState::kDiskless
-           : v.disk == DiskState::kNegotiating ? v.md_disk : v.disk;
+  u.disk = !v.attached                         ? DiskState::kDiskless
+           : v.disk == DiskState::kNegotiating ? v.md_disk
+                                               : v.disk;
   // A Primary re-attaching a disk served from its peers meanwhile: that disk
   // is not what the application saw, so it is at best Consistent.
   if (v.attached && v.disk == DiskState::kNegotiating && role_ == Role::kPrimary &&
@@ -173,14 +198,21 @@ void ResourceImpl::SendUuids(int p, int vol) {
 
 void ResourceImpl::OnParams(int p, const Params& m) {
   std::string bad;
-  if (m.protocol != static_cast<uint8_t>(opts_.protocol)) bad = "protocol";
-  else if (m.after_sb_0pri != static_cast<uint8_t>(opts_.after_sb_0pri)) bad = "after-sb-0pri";
-  else if (m.after_sb_1pri != static_cast<uint8_t>(opts_.after_sb_1pri)) bad = "after-sb-1pri";
-  else if (m.after_sb_2pri != static_cast<uint8_t>(opts_.after_sb_2pri)) bad = "after-sb-2pri";
-  else if ((m.allow_two_primaries != 0) != opts_.allow_two_primaries) bad = "allow-two-primaries";
-  else if (m.discard_my_data && peers_[p].discard_my_data) bad = "discard-my-data on both sides";
+  if (m.protocol != static_cast<uint8_t>(opts_.protocol))
+    bad = "protocol";
+  else if (m.after_sb_0pri != static_cast<uint8_t>(opts_.after_sb_0pri))
+    bad = "after-sb-0pri";
+  else if (m.after_sb_1pri != static_cast<uint8_t>(opts_.after_sb_1pri))
+    bad = "after-sb-1pri";
+  else if (m.after_sb_2pri != static_cast<uint8_t>(opts_.after_sb_2pri))
+    bad = "after-sb-2pri";
+  else if ((m.allow_two_primaries != 0) != opts_.allow_two_primaries)
+    bad = "allow-two-primaries";
+  else if (m.discard_my_data && peers_[p].discard_my_data)
+    bad = "discard-my-data on both sides";
   if (!bad.empty()) {
-    EmitEvent(Fmt("incompatible %s with %s: dropping connection", bad.c_str(), peers_[p].name.c_str()));
+    EmitEvent(
+        Fmt("incompatible %s with %s: dropping connection", bad.c_str(), peers_[p].name.c_str()));
     GoStandAlone(p);
     return;
   }
@@ -215,7 +247,8 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
   UuidSide u;
   u.node_id = NodeId(static_cast<uint8_t>(p));
   u.current = m.current;
-  for (size_t i = 0; i < m.bitmap_uuids.size() && i < kMaxNodes; ++i) u.bitmap_uuids[i] = m.bitmap_uuids[i];
+  for (size_t i = 0; i < m.bitmap_uuids.size() && i < kMaxNodes; ++i)
+    u.bitmap_uuids[i] = m.bitmap_uuids[i];
   u.history = m.history;
   u.flags = m.flags & ~kUuidFlagHandshake;
   u.disk = static_cast<DiskState>(m.disk);
@@ -228,14 +261,16 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
     d.peer_uuids.bitmap_uuids = u.bitmap_uuids;
     d.peer_uuids.history = u.history;
     Volume& v = volumes_[vol];
-    if ((m.flags & kUuidFlagSkipInitialSync) && v.attached && v.sb.current_uuid == kUuidJustCreated) {
+    if ((m.flags & kUuidFlagSkipInitialSync) && v.attached &&
+        v.sb.current_uuid == kUuidJustCreated) {
       v.sb.current_uuid = m.current;
       for (Bitmap& b : v.bitmaps) b.ClearAll();
       SetDisk(vol, DiskState::kUpToDate);
       WriteSuperblock(vol, nullptr);
       for (int q = 0; q < kMaxNodes; ++q)
-        if (IsDiskfulPeer(q) && peers_[q].conn == ConnState::kConnected && peers_[q].handshake_done &&
-            peers_[q].dev[vol].peer_disk == DiskState::kInconsistent && q == p)
+        if (IsDiskfulPeer(q) && peers_[q].conn == ConnState::kConnected &&
+            peers_[q].handshake_done && peers_[q].dev[vol].peer_disk == DiskState::kInconsistent &&
+            q == p)
           SetPeerDisk(q, vol, DiskState::kUpToDate);
       return;
     }
@@ -298,7 +333,8 @@ void ResourceImpl::OnState(int p, const State& m) {
       DiskState s = static_cast<DiskState>(m.disks[vol]);
       PeerDevice& d = pr.dev[vol];
       SetPeerDisk(p, static_cast<int>(vol), s);
-      if (s <= DiskState::kFailed && (d.repl >= ReplState::kStartingSyncS && d.repl <= ReplState::kPausedSyncT))
+      if (s <= DiskState::kFailed &&
+          (d.repl >= ReplState::kStartingSyncS && d.repl <= ReplState::kPausedSyncT))
         AbortResync(p, static_cast<int>(vol));
     }
     // A peer that stopped being Primary has everything flushed to us: our data
@@ -321,9 +357,11 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
     // rr-conflict decides first when one Primary would have to be overwritten.
     UuidSide peer_side = pr.dev.empty() ? UuidSide{} : pr.dev[0].peer_uuids;
     peer_side.primary = true;
-    HandshakeDecision dec = pr.dev.empty() ? HandshakeDecision{}
-                                           : DecideSync(pr.dev[0].sent_uuids, peer_side, Policy(), self_ < p);
-    if (dec.outcome == HandshakeOutcome::kRrConflict || dec.outcome == HandshakeOutcome::kSplitBrain ||
+    HandshakeDecision dec = pr.dev.empty()
+                                ? HandshakeDecision{}
+                                : DecideSync(pr.dev[0].sent_uuids, peer_side, Policy(), self_ < p);
+    if (dec.outcome == HandshakeOutcome::kRrConflict ||
+        dec.outcome == HandshakeOutcome::kSplitBrain ||
         dec.outcome == HandshakeOutcome::kUnrelatedData) {
       --handshaking_;
       pr.handshake_done = true;
@@ -409,7 +447,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   if (v.disk == DiskState::kNegotiating) {
     // The negotiation resolves: as we claimed unless we become target.
     SetDisk(vol, dec.outcome == HandshakeOutcome::kBecomeTarget ? DiskState::kOutdated
-                 : self.disk == DiskState::kUpToDate           ? DiskState::kConsistent
+                 : self.disk == DiskState::kUpToDate            ? DiskState::kConsistent
                                                                 : self.disk);
     // Without fencing, Consistent becomes UpToDate on connect (may_be_up_to_date).
     if (dec.outcome != HandshakeOutcome::kBecomeTarget && self.disk >= DiskState::kConsistent)
@@ -431,11 +469,16 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     bool self_unclean = (self.flags & kUuidFlagUncleanRestart) != 0;
     bool peer_unclean = (peer.flags & kUuidFlagUncleanRestart) != 0;
     bool i_source;
-    if (self_unclean != peer_unclean) i_source = peer_unclean;
-    else if (self.disk != peer.disk) i_source = self.disk > peer.disk;
-    else if (self.primary != peer.primary) i_source = self.primary;
-    else if ((self.dirty_bits > 0) != (peer.dirty_bits > 0)) i_source = self.dirty_bits > 0;
-    else i_source = self_ < p;
+    if (self_unclean != peer_unclean)
+      i_source = peer_unclean;
+    else if (self.disk != peer.disk)
+      i_source = self.disk > peer.disk;
+    else if (self.primary != peer.primary)
+      i_source = self.primary;
+    else if ((self.dirty_bits > 0) != (peer.dirty_bits > 0))
+      i_source = self.dirty_bits > 0;
+    else
+      i_source = self_ < p;
     out = i_source ? HandshakeOutcome::kBecomeSource : HandshakeOutcome::kBecomeTarget;
     prep = BitmapPrep::kUse;
   }
@@ -483,7 +526,8 @@ void ResourceImpl::DecideVolume(int p, int vol) {
         }
       }
       d.rs_full = full;
-      if (role_ == Role::kPrimary && !opts_.allow_two_primaries && self.disk == DiskState::kUpToDate) {
+      if (role_ == Role::kPrimary && !opts_.allow_two_primaries &&
+          self.disk == DiskState::kUpToDate) {
         // A Primary serving from its own UpToDate disk never silently becomes
         // SyncTarget.
         GoStandAlone(p);
@@ -494,11 +538,13 @@ void ResourceImpl::DecideVolume(int p, int vol) {
       break;
     }
     case HandshakeOutcome::kSplitBrain:
-      EmitEvent(Fmt("split-brain name:%s peer-node-id:%d volume:%u", cfg_.name.c_str(), p, v.vnr.value()));
+      EmitEvent(Fmt("split-brain name:%s peer-node-id:%d volume:%u", cfg_.name.c_str(), p,
+                    v.vnr.value()));
       StandAloneAfterVerdict(p);
       break;
     case HandshakeOutcome::kUnrelatedData:
-      EmitEvent(Fmt("unrelated-data name:%s peer-node-id:%d volume:%u", cfg_.name.c_str(), p, v.vnr.value()));
+      EmitEvent(Fmt("unrelated-data name:%s peer-node-id:%d volume:%u", cfg_.name.c_str(), p,
+                    v.vnr.value()));
       StandAloneAfterVerdict(p);
       break;
     case HandshakeOutcome::kRetryConnect:
@@ -563,7 +609,8 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   // write reached every receiver, so only protocol A needs it.
   if (role_ == Role::kSecondary && pr.role == Role::kPrimary && opts_.protocol == WireProtocol::kA)
     for (size_t vol = 0; vol < volumes_.size(); ++vol)
-      if (volumes_[vol].disk == DiskState::kUpToDate) SetDisk(static_cast<int>(vol), DiskState::kConsistent);
+      if (volumes_[vol].disk == DiskState::kUpToDate)
+        SetDisk(static_cast<int>(vol), DiskState::kConsistent);
   pr.we_were_primary_at_loss = role_ == Role::kPrimary;
   SetPeerRole(p, Role::kUnknown);
   if (pr.conn == ConnState::kConnected || pr.conn == ConnState::kConnecting) {
@@ -708,7 +755,8 @@ void ResourceImpl::OnTwopcPrepare(int p, const TwopcPrepare& m) {
   // Forward to the rest of the mesh, so nodes two hops away take part.
   for (int q = 0; q < kMaxNodes; ++q) {
     if (q == p || q == m.initiator || !peers_[q].exists) continue;
-    if (peers_[q].conn == ConnState::kConnected && peers_[q].handshake_done) t.children |= 1ull << q;
+    if (peers_[q].conn == ConnState::kConnected && peers_[q].handshake_done)
+      t.children |= 1ull << q;
   }
   if (t.vote_no) t.children = 0;
   t.waiting = t.children;
@@ -727,7 +775,9 @@ void ResourceImpl::TwopcMaybeReply() {
   }
   TwopcReply r;
   r.tid = t.tid;
-  r.vote = static_cast<uint8_t>(t.vote_no ? TwopcVote::kNo : t.retry ? TwopcVote::kRetry : TwopcVote::kYes);
+  r.vote = static_cast<uint8_t>(t.vote_no ? TwopcVote::kNo
+                                : t.retry ? TwopcVote::kRetry
+                                          : TwopcVote::kYes);
   r.code = t.no_code;
   r.reachable = t.reachable;
   r.primary = t.primary;
@@ -783,7 +833,8 @@ void ResourceImpl::TwopcFinish(bool commit) {
     ApplyTwopcCommit(t, c.primary);
   } else {
     for (int p = 0; p < kMaxNodes; ++p)
-      if (t.children & (1ull << p) && peers_[p].conn == ConnState::kConnected) Send(p, TwopcAbort{t.tid});
+      if (t.children & (1ull << p) && peers_[p].conn == ConnState::kConnected)
+        Send(p, TwopcAbort{t.tid});
   }
   if (t.kind == TwopcKind::kPromote && promote_) {
     if (commit) {
@@ -803,7 +854,8 @@ void ResourceImpl::TwopcFinish(bool commit) {
         // Retry after a random delay (twopc-retry-timeout, growing).
         int n = std::min(promote_->attempts++, 5);
         Time base = opts_.twopc_retry_timeout << n;
-        promote_->retry_at = now_ + base / 2 + static_cast<Time>(env_->Random64() % static_cast<uint64_t>(base));
+        promote_->retry_at =
+            now_ + base / 2 + static_cast<Time>(env_->Random64() % static_cast<uint64_t>(base));
       } else {
         PendingPromote pp = *promote_;
         promote_.reset();
@@ -817,7 +869,8 @@ void ResourceImpl::TwopcFinish(bool commit) {
       }
     }
   } else if (t.kind == TwopcKind::kResize) {
-    for (uint64_t c : twopc_cookies_) Done(c, commit ? SsCode::kSuccess : static_cast<SsCode>(t.no_code ? t.no_code : -17));
+    for (uint64_t c : twopc_cookies_)
+      Done(c, commit ? SsCode::kSuccess : static_cast<SsCode>(t.no_code ? t.no_code : -17));
     twopc_cookies_.clear();
   }
 }
@@ -850,7 +903,8 @@ void ResourceImpl::ApplyTwopcCommit(const Twopc& t, uint64_t primary) {
       // A Primary we are not directly connected to: we cannot follow its
       // writes, so our data is Outdated (§1.2, §7.3).
       for (size_t vol = 0; vol < volumes_.size(); ++vol)
-        if (volumes_[vol].disk == DiskState::kUpToDate) SetDisk(static_cast<int>(vol), DiskState::kOutdated);
+        if (volumes_[vol].disk == DiskState::kUpToDate)
+          SetDisk(static_cast<int>(vol), DiskState::kOutdated);
     }
     (void)primary;
   } else if (t.kind == TwopcKind::kResize) {
@@ -921,8 +975,10 @@ void ResourceImpl::TryPromote() {
   if (code == SsCode::kNothingToDo) {
     PendingPromote pp = *promote_;
     promote_.reset();
-    if (pp.automatic) ++writers_;
-    else explicit_primary_ = true;
+    if (pp.automatic)
+      ++writers_;
+    else
+      explicit_primary_ = true;
     return Done(pp.cookie, SsCode::kSuccess);
   }
   if (code == SsCode::kSuccess) {
@@ -933,8 +989,10 @@ void ResourceImpl::TryPromote() {
     PendingPromote pp = *promote_;
     promote_.reset();
     DoPromote(pp.force);
-    if (pp.automatic) ++writers_;
-    else explicit_primary_ = true;
+    if (pp.automatic)
+      ++writers_;
+    else
+      explicit_primary_ = true;
     return Done(pp.cookie, SsCode::kSuccess);
   }
   bool transient = code == SsCode::kTwoPrimaries || code == SsCode::kNoUpToDateDisk ||
@@ -952,13 +1010,14 @@ void ResourceImpl::DoPromote(bool force) {
   for (size_t vol = 0; vol < volumes_.size(); ++vol) {
     Volume& v = volumes_[vol];
     int vi = static_cast<int>(vol);
-    if (force && v.attached && v.disk >= DiskState::kInconsistent && v.disk != DiskState::kUpToDate &&
-        !HasUpToDateData(vi)) {
+    if (force && v.attached && v.disk >= DiskState::kInconsistent &&
+        v.disk != DiskState::kUpToDate && !HasUpToDateData(vi)) {
       // "Forced to consider local data as UpToDate!" (§1.2): connections where
       // we were SyncTarget end, a new generation starts now.
       EmitEvent("Forced to consider local data as UpToDate!");
       for (int p = 0; p < kMaxNodes; ++p)
-        if (peers_[p].exists && peers_[p].dev[vol].repl == ReplState::kSyncTarget) AbortResync(p, vi);
+        if (peers_[p].exists && peers_[p].dev[vol].repl == ReplState::kSyncTarget)
+          AbortResync(p, vi);
       SetDisk(vi, DiskState::kUpToDate);
       NewCurrentUuidNow(vi);
       for (int p = 0; p < kMaxNodes; ++p) {
@@ -1006,7 +1065,8 @@ void ResourceImpl::Primary(uint64_t cookie, bool force) {
     explicit_primary_ = true;
     return Done(cookie, SsCode::kSuccess);
   }
-  if (promote_) return Done(cookie, SsCode::kInTransientState, "a promotion is already in progress");
+  if (promote_)
+    return Done(cookie, SsCode::kInTransientState, "a promotion is already in progress");
   promote_ = PendingPromote{cookie, force, false, now_ + opts_.auto_promote_timeout, 0, 0};
   TryPromote();
   AfterInput();
@@ -1055,13 +1115,17 @@ void ResourceImpl::DemoteAfterFlush(std::function<void(SsCode)> done) {
 }
 
 void ResourceImpl::OpenForWrite(uint64_t cookie) {
-  if (force_io_failures_) return Done(cookie, SsCode::kDeviceInUse, "device failed by secondary --force; close all openers");
+  if (force_io_failures_)
+    return Done(cookie, SsCode::kDeviceInUse,
+                "device failed by secondary --force; close all openers");
   if (role_ == Role::kPrimary) {
     ++writers_;
     return Done(cookie, SsCode::kSuccess);
   }
-  if (!opts_.auto_promote) return Done(cookie, SsCode::kNotSupported, "auto-promote is off: promote the resource first");
-  if (promote_) return Done(cookie, SsCode::kInTransientState, "a promotion is already in progress");
+  if (!opts_.auto_promote)
+    return Done(cookie, SsCode::kNotSupported, "auto-promote is off: promote the resource first");
+  if (promote_)
+    return Done(cookie, SsCode::kInTransientState, "a promotion is already in progress");
   promote_ = PendingPromote{cookie, false, true, now_ + opts_.auto_promote_timeout, 0, 0};
   TryPromote();
   AfterInput();
@@ -1173,8 +1237,8 @@ void ResourceImpl::MaybeRehandshake() {
       // we hold out-of-sync bits towards it (peer-acks, a lost Primary).
       int slot = SlotOf(v, p);
       bool behind = v.disk != DiskState::kUpToDate && d.peer_disk == DiskState::kUpToDate;
-      bool bits = v.disk == DiskState::kUpToDate && d.peer_disk >= DiskState::kOutdated && slot >= 0 &&
-                  static_cast<size_t>(slot) < v.bitmaps.size() &&
+      bool bits = v.disk == DiskState::kUpToDate && d.peer_disk >= DiskState::kOutdated &&
+                  slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() &&
                   v.bitmaps[slot].Count() > d.verify_bits &&
                   !(role_ == Role::kPrimary && ShouldSendData(p, vol));
       // Bits must persist a while: acks still in flight clear them quickly.
@@ -1191,7 +1255,8 @@ void ResourceImpl::MaybeRehandshake() {
       // Outdated because a Primary is far away: nothing to decide yet.
       bool far = false;
       for (int q = 0; q < kMaxNodes; ++q)
-        if (peers_[q].exists && peers_[q].conn == ConnState::kConnected && (peers_[q].primary_mask & ~ConnectedMask() & ~(1ull << self_)))
+        if (peers_[q].exists && peers_[q].conn == ConnState::kConnected &&
+            (peers_[q].primary_mask & ~ConnectedMask() & ~(1ull << self_)))
           far = true;
       if (far) continue;
       if (d.last_rehandshake >= 0 && now_ - d.last_rehandshake < kSec) {
@@ -1215,16 +1280,19 @@ void ResourceImpl::MaybeUpgradeOutdated() {
   for (size_t vi = 0; vi < volumes_.size(); ++vi) {
     int vol = static_cast<int>(vi);
     Volume& v = volumes_[vol];
-    if (!v.attached || (v.disk != DiskState::kOutdated && v.disk != DiskState::kConsistent)) continue;
+    if (!v.attached || (v.disk != DiskState::kOutdated && v.disk != DiskState::kConsistent))
+      continue;
     bool any = false, ok = true;
     for (int p = 0; p < kMaxNodes && ok; ++p) {
       const Peer& pr = peers_[p];
       if (!IsDiskfulPeer(p) || pr.conn != ConnState::kConnected) continue;
       const PeerDevice& d = pr.dev[vol];
       int slot = SlotOf(v, p);
-      bool bits = slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0;
+      bool bits =
+          slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0;
       if (d.repl != ReplState::kEstablished || d.peer_disk > v.disk ||
-          (d.peer_uuids.current & ~kUuidPrimaryBit) != (v.sb.current_uuid & ~kUuidPrimaryBit) || bits)
+          (d.peer_uuids.current & ~kUuidPrimaryBit) != (v.sb.current_uuid & ~kUuidPrimaryBit) ||
+          bits)
         ok = false;
       any = true;
     }
@@ -1254,7 +1322,8 @@ void ResourceImpl::UpdateFarAwayPrimary() {
   uint64_t far = seen & ~direct;
   if (!far) return;
   for (size_t vol = 0; vol < volumes_.size(); ++vol)
-    if (volumes_[vol].disk == DiskState::kUpToDate) SetDisk(static_cast<int>(vol), DiskState::kOutdated);
+    if (volumes_[vol].disk == DiskState::kUpToDate)
+      SetDisk(static_cast<int>(vol), DiskState::kOutdated);
 }
 
 }  // namespace tandem::engine

@@ -358,7 +358,8 @@ void ResourceImpl::BusyRelease(int vol, uint64_t offset, uint64_t length) {
   }
 }
 
-void ResourceImpl::WhenNotBusy(int vol, uint64_t offset, uint64_t length, std::function<void()> go) {
+void ResourceImpl::WhenNotBusy(int vol, uint64_t offset, uint64_t length,
+                               std::function<void()> go) {
   if (!BlocksBusy(vol, offset, length) && volumes_[vol].busy_waiters.empty()) return go();
   volumes_[vol].busy_waiters.push_back([this, vol, offset, length, go = std::move(go)]() {
     if (BlocksBusy(vol, offset, length)) return false;
@@ -390,8 +391,8 @@ void ResourceImpl::RotateCurrentIntoBitmaps(int vol, uint64_t also_absent) {
                   pr.dev[vol].repl != ReplState::kEstablished || (also_absent & (1ull << p));
     // Bit 0 records whether we were Primary when we lost this peer, i.e. when
     // the divergence began (the after-sb younger/older-primary policies, §6).
-    bool was_primary = pr.conn != ConnState::kConnected ? pr.we_were_primary_at_loss
-                                                         : role_ == Role::kPrimary;
+    bool was_primary =
+        pr.conn != ConnState::kConnected ? pr.we_were_primary_at_loss : role_ == Role::kPrimary;
     uint64_t& bu = v.sb.peers[p].bitmap_uuid;
     if (absent && (bu == 0 || (bu & ~kUuidPrimaryBit) == cur))
       bu = cur | (was_primary ? kUuidPrimaryBit : 0);
@@ -479,7 +480,8 @@ void ResourceImpl::AdoptPeerUuid(int vol, uint64_t uuid, int from) {
   uint64_t weak = 0;
   if (from >= 0)
     for (int q = 0; q < kMaxNodes; ++q)
-      if (q != from && q != self_ && peers_[q].exists && !(peers_[from].connected_mask & (1ull << q)))
+      if (q != from && q != self_ && peers_[q].exists &&
+          !(peers_[from].connected_mask & (1ull << q)))
         weak |= 1ull << q;
   RotateCurrentIntoBitmaps(vol, weak);
   PushHistory(vol, v.sb.current_uuid);
@@ -490,8 +492,10 @@ void ResourceImpl::AdoptPeerUuid(int vol, uint64_t uuid, int from) {
 void ResourceImpl::SetMdFlag(int vol, uint32_t flag, bool on) {
   Volume& v = volumes_[vol];
   uint32_t before = v.sb.flags;
-  if (on) v.sb.flags |= flag;
-  else v.sb.flags &= ~flag;
+  if (on)
+    v.sb.flags |= flag;
+  else
+    v.sb.flags &= ~flag;
   if (before != v.sb.flags) WriteSuperblock(vol, nullptr);
 }
 

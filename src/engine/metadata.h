@@ -51,8 +51,8 @@ enum MdPeerFlag : uint32_t {
 struct MdPeerSlot {
   uint64_t bitmap_uuid = 0;
   uint64_t bitmap_dagtag = 0;
-  uint32_t flags = 0;          // MdPeerFlag
-  int32_t bitmap_index = -1;   // bitmap slot, -1 = none (diskless peer)
+  uint32_t flags = 0;         // MdPeerFlag
+  int32_t bitmap_index = -1;  // bitmap slot, -1 = none (diskless peer)
   bool operator==(const MdPeerSlot&) const = default;
 };
 
@@ -62,16 +62,16 @@ struct Superblock {
   uint64_t effective_size_sectors = 0;  // last agreed usable size
   uint64_t current_uuid = 0;
   uint64_t device_uuid = 0;
-  uint32_t flags = 0;                   // MdFlag
-  uint32_t max_peers = 1;               // number of bitmap slots
+  uint32_t flags = 0;      // MdFlag
+  uint32_t max_peers = 1;  // number of bitmap slots
   uint32_t al_extents = 1237;
   uint32_t al_ring_slots = kAlDefaultRingSlots;
-  uint32_t bm_block_size = 4096;        // bytes per bitmap bit
-  uint64_t md_bytes = 0;                // size of the whole md area
-  uint64_t al_offset = 0;               // byte offsets inside the md area
+  uint32_t bm_block_size = 4096;  // bytes per bitmap bit
+  uint64_t md_bytes = 0;          // size of the whole md area
+  uint64_t al_offset = 0;         // byte offsets inside the md area
   uint64_t bm_offset = 0;
-  uint64_t bm_slot_bytes = 0;           // bytes of one slot's bitmap (4 KiB aligned)
-  uint64_t dagtag = 0;                  // data generation tag (sectors written as Primary)
+  uint64_t bm_slot_bytes = 0;  // bytes of one slot's bitmap (4 KiB aligned)
+  uint64_t dagtag = 0;         // data generation tag (sectors written as Primary)
   std::array<MdPeerSlot, kMaxNodes> peers{};
   std::array<uint64_t, kMaxNodes> history{};  // newest first, 0 = empty
   bool operator==(const Superblock&) const = default;
@@ -79,19 +79,19 @@ struct Superblock {
 
 struct MdLayout {
   uint64_t backing_bytes = 0;
-  uint64_t md_bytes = 0;       // whole md area, 4 KiB aligned
-  uint64_t al_offset = 0;      // = kMdBlock
-  uint64_t al_bytes = 0;       // ring_slots * 4 KiB
+  uint64_t md_bytes = 0;   // whole md area, 4 KiB aligned
+  uint64_t al_offset = 0;  // = kMdBlock
+  uint64_t al_bytes = 0;   // ring_slots * 4 KiB
   uint64_t bm_offset = 0;
   uint64_t bm_slot_bytes = 0;
-  uint64_t bm_bits = 0;        // bits per slot (over the whole backing device)
-  uint64_t usable_bytes = 0;   // data area the volume exposes (internal md) or backing (external)
+  uint64_t bm_bits = 0;       // bits per slot (over the whole backing device)
+  uint64_t usable_bytes = 0;  // data area the volume exposes (internal md) or backing (external)
 };
 
 // Layout of the md area. With internal metadata the usable size shrinks by
 // md_bytes (rounded down to 4 KiB). Fails on sizes too small to hold anything.
-Result<MdLayout> ComputeLayout(uint64_t backing_bytes, uint32_t max_peers,
-                               uint32_t al_ring_slots, bool internal);
+Result<MdLayout> ComputeLayout(uint64_t backing_bytes, uint32_t max_peers, uint32_t al_ring_slots,
+                               bool internal);
 
 // Exactly kMdBlock bytes, checksummed.
 Bytes EncodeSuperblock(const Superblock& sb);

@@ -82,7 +82,8 @@ struct Hello {
   uint8_t stream = 0;        // StreamKind
   std::string resource;
   Bytes challenge;
-  template <class V> void Fields(V& v) {
+  template <class V>
+  void Fields(V& v) {
     v(version_min), v(version_max), v(features), v(node_id), v(peer_node_id), v(stream),
         v(resource), v(challenge);
   }
@@ -92,7 +93,10 @@ struct Hello {
 struct AuthResponse {
   static constexpr MsgType kType = MsgType::kAuthResponse;
   Bytes hmac;
-  template <class V> void Fields(V& v) { v(hmac); }
+  template <class V>
+  void Fields(V& v) {
+    v(hmac);
+  }
 };
 
 // --- connection setup (engine) -------------------------------------------
@@ -104,7 +108,8 @@ struct Params {
   uint8_t after_sb_0pri = 0, after_sb_1pri = 0, after_sb_2pri = 0;
   uint8_t allow_two_primaries = 0;
   uint8_t discard_my_data = 0;
-  template <class V> void Fields(V& v) {
+  template <class V>
+  void Fields(V& v) {
     v(protocol), v(after_sb_0pri), v(after_sb_1pri), v(after_sb_2pri), v(allow_two_primaries),
         v(discard_my_data);
   }
@@ -115,7 +120,10 @@ struct Sizes {
   uint16_t vnr = 0;
   uint64_t max_bytes = 0;      // largest usable size this node's backing allows (0: diskless)
   uint64_t current_bytes = 0;  // the size this node currently exposes
-  template <class V> void Fields(V& v) { v(vnr), v(max_bytes), v(current_bytes); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(max_bytes), v(current_bytes);
+  }
 };
 
 struct Uuids {
@@ -127,7 +135,8 @@ struct Uuids {
   uint64_t dirty_bits = 0;             // bits set in my slot for the receiver
   uint32_t flags = 0;                  // UuidFlag
   uint8_t disk = 0;                    // DiskState
-  template <class V> void Fields(V& v) {
+  template <class V>
+  void Fields(V& v) {
     v(vnr), v(current), v(bitmap_uuids), v(history), v(dirty_bits), v(flags), v(disk);
   }
 };
@@ -140,20 +149,27 @@ enum StateFlag : uint32_t {
 
 struct State {
   static constexpr MsgType kType = MsgType::kState;
-  uint8_t role = 0;                // Role
-  uint32_t flags = 0;              // StateFlag
-  std::vector<uint8_t> disks;      // DiskState per volume, in volume order
-  uint64_t connected_mask = 0;     // peers this node is connected to
-  uint64_t primary_mask = 0;       // Primaries among itself and its connected peers
-  uint64_t dagtag = 0;             // the sender's dagtag: every earlier Data was sent before this
-  template <class V> void Fields(V& v) {
+  uint8_t role = 0;             // Role
+  uint32_t flags = 0;           // StateFlag
+  std::vector<uint8_t> disks;   // DiskState per volume, in volume order
+  uint64_t connected_mask = 0;  // peers this node is connected to
+  uint64_t primary_mask = 0;    // Primaries among itself and its connected peers
+  uint64_t dagtag = 0;          // the sender's dagtag: every earlier Data was sent before this
+  template <class V>
+  void Fields(V& v) {
     v(role), v(flags), v(disks), v(connected_mask), v(primary_mask), v(dagtag);
   }
 };
 
 // --- cluster-wide two-phase commit ---------------------------------------
 
-enum class TwopcKind : uint8_t { kPromote = 1, kConnect = 2, kDisconnect = 3, kResize = 4, kLostPeer = 5 };
+enum class TwopcKind : uint8_t {
+  kPromote = 1,
+  kConnect = 2,
+  kDisconnect = 3,
+  kResize = 4,
+  kLostPeer = 5
+};
 enum class TwopcVote : uint8_t { kYes = 1, kNo = 2, kRetry = 3 };
 
 struct TwopcPrepare {
@@ -163,7 +179,10 @@ struct TwopcPrepare {
   uint8_t kind = 0;       // TwopcKind
   uint8_t target = 0xff;  // node the change is about (connect/disconnect peer), 0xff none
   uint64_t param = 0;     // new size for resize
-  template <class V> void Fields(V& v) { v(tid), v(initiator), v(kind), v(target), v(param); }
+  template <class V>
+  void Fields(V& v) {
+    v(tid), v(initiator), v(kind), v(target), v(param);
+  }
 };
 
 struct TwopcReply {
@@ -175,7 +194,8 @@ struct TwopcReply {
   uint64_t primary = 0;    // Primaries among them
   uint64_t weak = 0;       // nodes not directly connected to a Primary
   uint64_t max_size = 0;   // resize: smallest backing among them (0 = no limit)
-  template <class V> void Fields(V& v) {
+  template <class V>
+  void Fields(V& v) {
     v(tid), v(vote), v(code), v(reachable), v(primary), v(weak), v(max_size);
   }
 };
@@ -183,16 +203,22 @@ struct TwopcReply {
 struct TwopcCommit {
   static constexpr MsgType kType = MsgType::kTwopcCommit;
   uint32_t tid = 0;
-  uint64_t primary = 0;    // Primaries after the change
+  uint64_t primary = 0;  // Primaries after the change
   uint64_t reachable = 0;
   uint64_t param = 0;
-  template <class V> void Fields(V& v) { v(tid), v(primary), v(reachable), v(param); }
+  template <class V>
+  void Fields(V& v) {
+    v(tid), v(primary), v(reachable), v(param);
+  }
 };
 
 struct TwopcAbort {
   static constexpr MsgType kType = MsgType::kTwopcAbort;
   uint32_t tid = 0;
-  template <class V> void Fields(V& v) { v(tid); }
+  template <class V>
+  void Fields(V& v) {
+    v(tid);
+  }
 };
 
 // --- the write path --------------------------------------------------------
@@ -200,27 +226,28 @@ struct TwopcAbort {
 enum DataFlag : uint32_t {
   kDpFua = 1u << 0,
   kDpFlush = 1u << 1,
-  kDpTrim = 1u << 2,       // discard; no payload
-  kDpZeroes = 1u << 3,     // write zeroes; no payload
-  kDpWantAck = 1u << 4,    // send WriteAck when written (protocol C, or resync running)
+  kDpTrim = 1u << 2,     // discard; no payload
+  kDpZeroes = 1u << 3,   // write zeroes; no payload
+  kDpWantAck = 1u << 4,  // send WriteAck when written (protocol C, or resync running)
   kDpMaySetInSync = 1u << 5,
 };
 
 struct Data {
   static constexpr MsgType kType = MsgType::kData;
   uint16_t vnr = 0;
-  uint64_t id = 0;        // sender's request id, echoed in WriteAck
-  uint64_t offset = 0;    // bytes
-  uint32_t length = 0;    // bytes (payload size unless trim/zeroes)
+  uint64_t id = 0;      // sender's request id, echoed in WriteAck
+  uint64_t offset = 0;  // bytes
+  uint32_t length = 0;  // bytes (payload size unless trim/zeroes)
   uint64_t dagtag = 0;
-  uint32_t flags = 0;     // DataFlag
+  uint32_t flags = 0;  // DataFlag
   uint32_t epoch = 0;
   // Node mask of every node the writer sends this payload to. A receiver
   // marks the blocks out of sync towards diskful nodes outside the mask: they
   // miss this write (a light form of DRBD's peer-acks, §3.6).
   uint64_t receivers = 0;
   SharedBytes payload;
-  template <class V> void Fields(V& v) {
+  template <class V>
+  void Fields(V& v) {
     v(vnr), v(id), v(offset), v(length), v(dagtag), v(flags), v(epoch), v(receivers), v(payload);
   }
 };
@@ -228,14 +255,20 @@ struct Data {
 struct Barrier {
   static constexpr MsgType kType = MsgType::kBarrier;
   uint32_t epoch = 0;
-  template <class V> void Fields(V& v) { v(epoch); }
+  template <class V>
+  void Fields(V& v) {
+    v(epoch);
+  }
 };
 
 struct BarrierAck {
   static constexpr MsgType kType = MsgType::kBarrierAck;
   uint32_t epoch = 0;
   uint32_t set_size = 0;  // writes in the epoch
-  template <class V> void Fields(V& v) { v(epoch), v(set_size); }
+  template <class V>
+  void Fields(V& v) {
+    v(epoch), v(set_size);
+  }
 };
 
 enum class AckKind : uint8_t { kWritten = 1, kWrittenInSync = 2, kNeg = 3 };
@@ -247,7 +280,10 @@ struct WriteAck {
   uint64_t offset = 0;
   uint32_t length = 0;
   uint8_t kind = 0;  // AckKind
-  template <class V> void Fields(V& v) { v(vnr), v(id), v(offset), v(length), v(kind); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(id), v(offset), v(length), v(kind);
+  }
 };
 
 struct OutOfSync {
@@ -255,7 +291,10 @@ struct OutOfSync {
   uint16_t vnr = 0;
   uint64_t offset = 0;
   uint32_t length = 0;
-  template <class V> void Fields(V& v) { v(vnr), v(offset), v(length); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(offset), v(length);
+  }
 };
 
 struct ReadRequest {
@@ -264,7 +303,10 @@ struct ReadRequest {
   uint64_t id = 0;
   uint64_t offset = 0;
   uint32_t length = 0;
-  template <class V> void Fields(V& v) { v(vnr), v(id), v(offset), v(length); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(id), v(offset), v(length);
+  }
 };
 
 struct ReadReply {
@@ -273,7 +315,10 @@ struct ReadReply {
   uint64_t id = 0;
   uint8_t ok = 0;
   SharedBytes payload;
-  template <class V> void Fields(V& v) { v(vnr), v(id), v(ok), v(payload); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(id), v(ok), v(payload);
+  }
 };
 
 // --- resync and verify -------------------------------------------------------
@@ -288,7 +333,10 @@ struct BitmapMsg {
   uint8_t phase = 0;
   uint64_t bits = 0;
   Bytes encoded;
-  template <class V> void Fields(V& v) { v(vnr), v(phase), v(bits), v(encoded); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(phase), v(bits), v(encoded);
+  }
 };
 
 enum class ResyncKind : uint8_t { kData = 1, kChecksum = 2 };
@@ -305,7 +353,8 @@ struct ResyncRequest {
   // older than application data the target already has (drbd-semantics.md §8.3).
   uint8_t dagtag_node = 0xff;
   uint64_t dagtag = 0;
-  template <class V> void Fields(V& v) {
+  template <class V>
+  void Fields(V& v) {
     v(vnr), v(offset), v(length), v(kind), v(digest), v(dagtag_node), v(dagtag);
   }
 };
@@ -319,7 +368,10 @@ struct ResyncReply {
   uint32_t length = 0;
   uint8_t result = 1;  // ResyncResult
   SharedBytes payload;
-  template <class V> void Fields(V& v) { v(vnr), v(offset), v(length), v(result), v(payload); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(offset), v(length), v(result), v(payload);
+  }
 };
 
 struct ResyncAck {
@@ -328,7 +380,10 @@ struct ResyncAck {
   uint64_t offset = 0;
   uint32_t length = 0;
   uint8_t ok = 1;
-  template <class V> void Fields(V& v) { v(vnr), v(offset), v(length), v(ok); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(offset), v(length), v(ok);
+  }
 };
 
 struct VerifyRequest {
@@ -336,7 +391,10 @@ struct VerifyRequest {
   uint16_t vnr = 0;
   uint64_t offset = 0;
   uint32_t length = 0;
-  template <class V> void Fields(V& v) { v(vnr), v(offset), v(length); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(offset), v(length);
+  }
 };
 
 struct VerifyReply {
@@ -345,7 +403,10 @@ struct VerifyReply {
   uint64_t offset = 0;
   uint32_t length = 0;
   uint64_t digest = 0;
-  template <class V> void Fields(V& v) { v(vnr), v(offset), v(length), v(digest); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(offset), v(length), v(digest);
+  }
 };
 
 struct VerifyResult {
@@ -354,7 +415,10 @@ struct VerifyResult {
   uint64_t offset = 0;
   uint32_t length = 0;
   uint8_t in_sync = 1;
-  template <class V> void Fields(V& v) { v(vnr), v(offset), v(length), v(in_sync); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(offset), v(length), v(in_sync);
+  }
 };
 
 // A diskless Primary's new current UUID, persisted by diskful peers.
@@ -362,7 +426,10 @@ struct CurrentUuid {
   static constexpr MsgType kType = MsgType::kCurrentUuid;
   uint16_t vnr = 0;
   uint64_t uuid = 0;
-  template <class V> void Fields(V& v) { v(vnr), v(uuid); }
+  template <class V>
+  void Fields(V& v) {
+    v(vnr), v(uuid);
+  }
 };
 
 // Peer-ack (drbd-semantics.md §3.6): the Primary tells the nodes that hold
@@ -373,17 +440,22 @@ struct PeerAck {
   uint32_t epoch = 0;
   uint64_t sent_to = 0;
   uint64_t acked = 0;
-  template <class V> void Fields(V& v) { v(epoch), v(sent_to), v(acked); }
+  template <class V>
+  void Fields(V& v) {
+    v(epoch), v(sent_to), v(acked);
+  }
 };
 
 struct Ping {
   static constexpr MsgType kType = MsgType::kPing;
-  template <class V> void Fields(V&) {}
+  template <class V>
+  void Fields(V&) {}
 };
 
 struct PingAck {
   static constexpr MsgType kType = MsgType::kPingAck;
-  template <class V> void Fields(V&) {}
+  template <class V>
+  void Fields(V&) {}
 };
 
 using Message =

@@ -13,22 +13,22 @@ namespace tandem::engine {
 struct QuorumPeer {
   NodeId id;
   bool connected = false;
-  bool intentional_diskless = false;  // a diskless client / tiebreaker
+  bool intentional_diskless = false;      // a diskless client / tiebreaker
   DiskState disk = DiskState::kDUnknown;  // our view of the peer's disk
-  bool outdated_flag = false;         // MDF_PEER_OUTDATED in our metadata
-  bool quorumless = false;            // known to have left our quorate partition
-  bool tiebreaker = true;             // a diskless peer may break ties
-  bool allow_remote_read = true;      // false: skipped entirely
-  bool has_quorum = false;            // for a diskless self: this connected peer reports quorum
+  bool outdated_flag = false;             // MDF_PEER_OUTDATED in our metadata
+  bool quorumless = false;                // known to have left our quorate partition
+  bool tiebreaker = true;                 // a diskless peer may break ties
+  bool allow_remote_read = true;          // false: skipped entirely
+  bool has_quorum = false;                // for a diskless self: this connected peer reports quorum
 };
 
 struct QuorumInput {
-  int quorum = kQuorumOff;                  // Options::quorum
-  int minimum_redundancy = kQuorumOff;      // Options::quorum_minimum_redundancy
-  bool self_diskless = false;               // intentional diskless self
+  int quorum = kQuorumOff;              // Options::quorum
+  int minimum_redundancy = kQuorumOff;  // Options::quorum_minimum_redundancy
+  bool self_diskless = false;           // intentional diskless self
   DiskState self_disk = DiskState::kDiskless;
-  bool had_quorum = true;                   // previous result (tiebreaker stickiness)
-  std::vector<QuorumPeer> peers;            // every other node of the resource
+  bool had_quorum = true;         // previous result (tiebreaker stickiness)
+  std::vector<QuorumPeer> peers;  // every other node of the resource
 };
 
 struct QuorumResult {

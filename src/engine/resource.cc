@@ -189,8 +189,8 @@ void ResourceImpl::SetPeerRole(int peer, Role r) {
   if (p.role == r) return;
   p.role = r;
   dirty_ = true;
-  EmitEvent(Fmt("change connection name:%s peer-node-id:%d conn-name:%s role:%s",
-                cfg_.name.c_str(), peer, p.name.c_str(), RoleName(r)));
+  EmitEvent(Fmt("change connection name:%s peer-node-id:%d conn-name:%s role:%s", cfg_.name.c_str(),
+                peer, p.name.c_str(), RoleName(r)));
 }
 
 void ResourceImpl::SetRepl(int peer, int vol, ReplState s) {
@@ -198,10 +198,11 @@ void ResourceImpl::SetRepl(int peer, int vol, ReplState s) {
   if (d.repl == s) return;
   d.repl = s;
   dirty_ = true;
-  EmitEvent(Fmt("change peer-device name:%s peer-node-id:%d conn-name:%s volume:%u "
-                "replication:%s",
-                cfg_.name.c_str(), peer, peers_[peer].name.c_str(), volumes_[vol].vnr.value(),
-                ReplStateName(s)));
+  EmitEvent(
+      Fmt("change peer-device name:%s peer-node-id:%d conn-name:%s volume:%u "
+          "replication:%s",
+          cfg_.name.c_str(), peer, peers_[peer].name.c_str(), volumes_[vol].vnr.value(),
+          ReplStateName(s)));
 }
 
 void ResourceImpl::SetPeerDisk(int peer, int vol, DiskState s) {
@@ -210,15 +211,16 @@ void ResourceImpl::SetPeerDisk(int peer, int vol, DiskState s) {
   DiskState old = d.peer_disk;
   d.peer_disk = s;
   dirty_ = true;
-  EmitEvent(Fmt("change peer-device name:%s peer-node-id:%d conn-name:%s volume:%u "
-                "peer-disk:%s",
-                cfg_.name.c_str(), peer, peers_[peer].name.c_str(), volumes_[vol].vnr.value(),
-                DiskStateName(s)));
+  EmitEvent(
+      Fmt("change peer-device name:%s peer-node-id:%d conn-name:%s volume:%u "
+          "peer-disk:%s",
+          cfg_.name.c_str(), peer, peers_[peer].name.c_str(), volumes_[vol].vnr.value(),
+          DiskStateName(s)));
   // A Primary that loses access to a peer's data starts a new data generation
   // at its next write (drbd-semantics.md §5.2).
   if (role_ == Role::kPrimary && !peers_[peer].lost_as_primary && old >= DiskState::kInconsistent &&
-      old != DiskState::kDUnknown && (s == DiskState::kDUnknown || s < DiskState::kInconsistent ||
-                                      s == DiskState::kOutdated))
+      old != DiskState::kDUnknown &&
+      (s == DiskState::kDUnknown || s < DiskState::kInconsistent || s == DiskState::kOutdated))
     volumes_[vol].new_uuid_pending = true;
 }
 
@@ -240,8 +242,8 @@ void ResourceImpl::Sanitize() {
       }
       // A resync or verify ends when either disk fails.
       bool syncing = d.repl >= ReplState::kStartingSyncS && d.repl <= ReplState::kPausedSyncT;
-      if (syncing && (volumes_[vol].disk <= DiskState::kFailed ||
-                      d.peer_disk <= DiskState::kFailed)) {
+      if (syncing &&
+          (volumes_[vol].disk <= DiskState::kFailed || d.peer_disk <= DiskState::kFailed)) {
         AbortResync(p, static_cast<int>(vol));
       }
     }
@@ -355,7 +357,8 @@ void ResourceImpl::Attach(uint64_t cookie, VolumeNr vnr, ByteSpan md, uint64_t b
   } else {
     ds = DiskState::kUpToDate;
   }
-  if (v.size_bytes == 0) v.size_bytes = std::min<uint64_t>(v.usable_bytes, v.sb.effective_size_sectors * 512);
+  if (v.size_bytes == 0)
+    v.size_bytes = std::min<uint64_t>(v.usable_bytes, v.sb.effective_size_sectors * 512);
   if (v.size_bytes == 0) v.size_bytes = v.usable_bytes;
   bool any_connected = false;
   for (int p = 0; p < kMaxNodes; ++p)
@@ -403,7 +406,8 @@ void ResourceImpl::Detach(uint64_t cookie, VolumeNr vnr) {
       if (peers_[p].exists && peers_[p].conn == ConnState::kConnected &&
           peers_[p].dev[vol].peer_disk == DiskState::kUpToDate)
         peer_ok = true;
-    if (!peer_ok) return Done(cookie, SsCode::kNoUpToDateDisk, "a Primary needs UpToDate data to detach");
+    if (!peer_ok)
+      return Done(cookie, SsCode::kNoUpToDateDisk, "a Primary needs UpToDate data to detach");
   }
   SetDisk(vol, DiskState::kDetaching);
   v.sb.flags |= kMdAlClean;
@@ -422,10 +426,12 @@ void ResourceImpl::Detach(uint64_t cookie, VolumeNr vnr) {
 }
 
 void ResourceImpl::Connect(uint64_t cookie, NodeId peer, bool discard_my_data) {
-  if (!ValidPeer(peer)) return Done(cookie, SsCode::kUnknownPeer, Fmt("no peer with node id %u", peer.value()));
+  if (!ValidPeer(peer))
+    return Done(cookie, SsCode::kUnknownPeer, Fmt("no peer with node id %u", peer.value()));
   Peer& p = peers_[peer.value()];
   p.discard_my_data = discard_my_data;
-  if (p.want && p.conn >= ConnState::kUnconnected) return Done(cookie, SsCode::kNothingToDo, "already connecting");
+  if (p.want && p.conn >= ConnState::kUnconnected)
+    return Done(cookie, SsCode::kNothingToDo, "already connecting");
   p.want = true;
   down_ = false;
   SetConn(peer.value(), ConnState::kUnconnected);
@@ -438,7 +444,8 @@ void ResourceImpl::Connect(uint64_t cookie, NodeId peer, bool discard_my_data) {
 void ResourceImpl::ConnectAll(uint64_t cookie) {
   down_ = false;
   for (int p = 0; p < kMaxNodes; ++p) {
-    if (!peers_[p].exists || (peers_[p].want && peers_[p].conn >= ConnState::kUnconnected)) continue;
+    if (!peers_[p].exists || (peers_[p].want && peers_[p].conn >= ConnState::kUnconnected))
+      continue;
     peers_[p].want = true;
     SetConn(p, ConnState::kUnconnected);
     SetConn(p, ConnState::kConnecting);
@@ -449,10 +456,10 @@ void ResourceImpl::ConnectAll(uint64_t cookie) {
 }
 
 void ResourceImpl::Disconnect(uint64_t cookie, NodeId peer) {
-  if (!ValidPeer(peer)) return Done(cookie, SsCode::kUnknownPeer, Fmt("no peer with node id %u", peer.value()));
+  if (!ValidPeer(peer))
+    return Done(cookie, SsCode::kUnknownPeer, Fmt("no peer with node id %u", peer.value()));
   int p = peer.value();
-  if (peers_[p].conn == ConnState::kStandAlone)
-    return Done(cookie, SsCode::kAlreadyStandAlone);
+  if (peers_[p].conn == ConnState::kStandAlone) return Done(cookie, SsCode::kAlreadyStandAlone);
   DisconnectImpl(p, [this, cookie] { Done(cookie, SsCode::kSuccess); });
   AfterInput();
 }
@@ -556,9 +563,9 @@ void ResourceImpl::NewCurrentUuid(uint64_t cookie, VolumeNr vnr, bool clear_bitm
     for (int p = 0; p < kMaxNodes; ++p) {
       if (!IsDiskfulPeer(p)) continue;
       if (peers_[p].conn != ConnState::kConnected || !peers_[p].handshake_done)
-        return Done(cookie, SsCode::kNotConnected,
-                    Fmt("--clear-bitmap needs every peer connected; %s is not",
-                        peers_[p].name.c_str()));
+        return Done(
+            cookie, SsCode::kNotConnected,
+            Fmt("--clear-bitmap needs every peer connected; %s is not", peers_[p].name.c_str()));
     }
     v.sb.current_uuid = (env_->Random64() & ~3ull) | 8;
     for (Bitmap& b : v.bitmaps) b.ClearAll();
@@ -587,7 +594,8 @@ void ResourceImpl::Invalidate(uint64_t cookie, VolumeNr vnr) {
   int vol = VolIndex(vnr);
   if (vol < 0) return Done(cookie, SsCode::kInvalidArgument, Fmt("no volume %u", vnr.value()));
   if (!volumes_[vol].attached) return Done(cookie, SsCode::kNoLocalDisk);
-  if (role_ == Role::kPrimary) return Done(cookie, SsCode::kDeviceInUse, "cannot invalidate a Primary");
+  if (role_ == Role::kPrimary)
+    return Done(cookie, SsCode::kDeviceInUse, "cannot invalidate a Primary");
   for (int p = 0; p < kMaxNodes; ++p) {
     if (!peers_[p].exists || peers_[p].conn != ConnState::kConnected) continue;
     PeerDevice& d = peers_[p].dev[vol];
@@ -654,17 +662,19 @@ void ResourceImpl::Resize(uint64_t cookie, VolumeNr vnr, uint64_t new_bytes) {
     if (!IsDiskfulPeer(p)) continue;
     const PeerDevice& d = peers_[p].dev[vol];
     if (peers_[p].conn != ConnState::kConnected)
-      return Done(cookie, SsCode::kNotConnected,
-                  Fmt("resize needs every diskful peer connected; %s is not", peers_[p].name.c_str()));
+      return Done(
+          cookie, SsCode::kNotConnected,
+          Fmt("resize needs every diskful peer connected; %s is not", peers_[p].name.c_str()));
     if (d.repl != ReplState::kEstablished) return Done(cookie, SsCode::kResizeResync);
     limit = std::min(limit, d.peer_max_bytes);
   }
   if (new_bytes == 0) new_bytes = limit;
   new_bytes &= ~(kBlockBytes - 1);
   if (new_bytes > limit)
-    return Done(cookie, SsCode::kInvalidArgument,
-                Fmt("requested %llu bytes, the smallest backing allows %llu",
-                    static_cast<unsigned long long>(new_bytes), static_cast<unsigned long long>(limit)));
+    return Done(
+        cookie, SsCode::kInvalidArgument,
+        Fmt("requested %llu bytes, the smallest backing allows %llu",
+            static_cast<unsigned long long>(new_bytes), static_cast<unsigned long long>(limit)));
   if (new_bytes < v.size_bytes) return Done(cookie, SsCode::kShrink);
   if (new_bytes == v.size_bytes) return Done(cookie, SsCode::kNothingToDo);
   if (twopc_) return Done(cookie, SsCode::kConcurrentStChg);
@@ -678,8 +688,10 @@ void ResourceImpl::SetOptions(uint64_t cookie, const Options& options) {
   if (!err.empty()) return Done(cookie, SsCode::kInvalidArgument, err);
   if (!options.allow_two_primaries && opts_.allow_two_primaries && role_ == Role::kPrimary &&
       AnyPrimaryPeer())
-    return Done(cookie, SsCode::kInvalidArgument, "cannot forbid two primaries while two are Primary");
-  bool quorum_changed = options.quorum != opts_.quorum || options.on_no_quorum != opts_.on_no_quorum;
+    return Done(cookie, SsCode::kInvalidArgument,
+                "cannot forbid two primaries while two are Primary");
+  bool quorum_changed =
+      options.quorum != opts_.quorum || options.on_no_quorum != opts_.on_no_quorum;
   opts_ = options;
   if (quorum_changed) dirty_ = true;
   // on-no-quorum switched to io-error releases suspended I/O with EIO (§7.4).
@@ -741,8 +753,8 @@ ResourceStatus ResourceImpl::GetStatus() const {
           d.repl == ReplState::kPausedSyncT || d.repl == ReplState::kPausedSyncS) {
         uint64_t total = d.rs_total ? d.rs_total : 1;
         uint64_t left = ps.out_of_sync_bytes / kBlockBytes;
-        ps.done_percent = 100.0 * (1.0 - static_cast<double>(std::min(left, total)) /
-                                             static_cast<double>(total));
+        ps.done_percent =
+            100.0 * (1.0 - static_cast<double>(std::min(left, total)) / static_cast<double>(total));
       }
       cs.volumes.push_back(ps);
     }
@@ -759,7 +771,9 @@ Resource::Resource(ResourceConfig config, Env* env)
 Resource::~Resource() = default;
 void Resource::TakeActions(std::vector<Action>* out) { impl_->TakeActions(out); }
 void Resource::AdvanceTime(Time now) { impl_->AdvanceTime(now); }
-void Resource::Attach(uint64_t c, VolumeNr v, ByteSpan md, uint64_t b, bool i) { impl_->Attach(c, v, md, b, i); }
+void Resource::Attach(uint64_t c, VolumeNr v, ByteSpan md, uint64_t b, bool i) {
+  impl_->Attach(c, v, md, b, i);
+}
 void Resource::Detach(uint64_t c, VolumeNr v) { impl_->Detach(c, v); }
 void Resource::Connect(uint64_t c, NodeId p, bool d) { impl_->Connect(c, p, d); }
 void Resource::ConnectAll(uint64_t c) { impl_->ConnectAll(c); }
@@ -769,7 +783,9 @@ void Resource::Primary(uint64_t c, bool f) { impl_->Primary(c, f); }
 void Resource::Secondary(uint64_t c, bool f) { impl_->Secondary(c, f); }
 void Resource::NewCurrentUuid(uint64_t c, VolumeNr v, bool cb) { impl_->NewCurrentUuid(c, v, cb); }
 void Resource::Invalidate(uint64_t c, VolumeNr v) { impl_->Invalidate(c, v); }
-void Resource::InvalidateRemote(uint64_t c, NodeId p, VolumeNr v) { impl_->InvalidateRemote(c, p, v); }
+void Resource::InvalidateRemote(uint64_t c, NodeId p, VolumeNr v) {
+  impl_->InvalidateRemote(c, p, v);
+}
 void Resource::Verify(uint64_t c, NodeId p, VolumeNr v) { impl_->Verify(c, p, v); }
 void Resource::Resize(uint64_t c, VolumeNr v, uint64_t n) { impl_->Resize(c, v, n); }
 void Resource::SetOptions(uint64_t c, const Options& o) { impl_->SetOptions(c, o); }
@@ -779,17 +795,24 @@ void Resource::Submit(const AppRequest& r) { impl_->Submit(r); }
 void Resource::OnTransportUp(NodeId p) { impl_->OnTransportUp(p); }
 void Resource::OnTransportDown(NodeId p) { impl_->OnTransportDown(p); }
 void Resource::OnMessage(NodeId p, Message m) { impl_->OnMessage(p, std::move(m)); }
-void Resource::OnDiskComplete(uint64_t id, bool ok, SharedBytes d) { impl_->OnDiskComplete(id, ok, std::move(d)); }
+void Resource::OnDiskComplete(uint64_t id, bool ok, SharedBytes d) {
+  impl_->OnDiskComplete(id, ok, std::move(d));
+}
 ResourceStatus Resource::GetStatus() const { return impl_->GetStatus(); }
 const ResourceConfig& Resource::config() const { return impl_->config(); }
 
 const char* IoStatusName(IoStatus s) {
   switch (s) {
-    case IoStatus::kOk: return "ok";
-    case IoStatus::kIoError: return "EIO";
-    case IoStatus::kNotPrimary: return "EROFS";
-    case IoStatus::kNoData: return "ENODATA";
-    case IoStatus::kInvalid: return "EINVAL";
+    case IoStatus::kOk:
+      return "ok";
+    case IoStatus::kIoError:
+      return "EIO";
+    case IoStatus::kNotPrimary:
+      return "EROFS";
+    case IoStatus::kNoData:
+      return "ENODATA";
+    case IoStatus::kInvalid:
+      return "EINVAL";
   }
   return "?";
 }

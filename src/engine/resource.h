@@ -35,8 +35,8 @@ struct NodeConfig {
 struct ResourceConfig {
   std::string name;
   NodeId self;
-  std::vector<NodeConfig> nodes;   // every node of the resource, self included
-  std::vector<VolumeNr> volumes;   // one consistency group
+  std::vector<NodeConfig> nodes;  // every node of the resource, self included
+  std::vector<VolumeNr> volumes;  // one consistency group
   Options options;
   // Test-only fault in the engine itself, used to prove the simulator's
   // checkers can fail: FLUSH completes without waiting for barrier acks.
@@ -54,20 +54,20 @@ class Env {
 enum class AppOp : uint8_t { kRead, kWrite, kFlush, kTrim, kWriteZeroes };
 
 struct AppRequest {
-  uint64_t id = 0;          // the host's id, echoed in Complete
+  uint64_t id = 0;  // the host's id, echoed in Complete
   VolumeNr vnr{0};
   AppOp op = AppOp::kRead;
-  uint64_t offset = 0;      // bytes, 512-aligned
-  uint32_t length = 0;      // bytes, 512-aligned
+  uint64_t offset = 0;  // bytes, 512-aligned
+  uint32_t length = 0;  // bytes, 512-aligned
   bool fua = false;
-  SharedBytes data;         // kWrite: exactly `length` bytes
+  SharedBytes data;  // kWrite: exactly `length` bytes
 };
 
 // --- outputs ------------------------------------------------------------------
 
 enum class IoStatus : uint8_t {
   kOk,
-  kIoError,     // EIO: no quorum with on-no-quorum io-error, no data accessible, all replicas failed
+  kIoError,  // EIO: no quorum with on-no-quorum io-error, no data accessible, all replicas failed
   kNotPrimary,  // EROFS: writes on a Secondary
   kNoData,      // ENODATA: reads without accessible up-to-date data
   kInvalid,     // EINVAL: out of range or misaligned
@@ -78,7 +78,7 @@ enum class DiskOp : uint8_t { kRead, kWrite, kFlush, kTrim, kZeroes };
 
 struct SendMsg {
   NodeId peer;
-  Message msg;   // stream: StreamFor(TypeOf(msg))
+  Message msg;  // stream: StreamFor(TypeOf(msg))
 };
 struct DiskIo {
   uint64_t io_id = 0;
@@ -87,13 +87,13 @@ struct DiskIo {
   DiskOp op = DiskOp::kRead;
   uint64_t offset = 0;  // bytes within the area
   uint32_t length = 0;
-  bool fua = false;     // durable when complete
-  SharedBytes data;     // writes
+  bool fua = false;  // durable when complete
+  SharedBytes data;  // writes
 };
 struct Complete {
   uint64_t req_id = 0;
   IoStatus status = IoStatus::kOk;
-  SharedBytes data;     // reads
+  SharedBytes data;  // reads
 };
 // The transport should keep a connection to `peer` up (retrying every
 // connect-int), or stop trying and close it.
@@ -123,8 +123,8 @@ struct Event {
   std::string line;
 };
 
-using Action =
-    std::variant<SendMsg, DiskIo, Complete, WantConnection, DropConnection, ArmTimer, AdminDone, Event>;
+using Action = std::variant<SendMsg, DiskIo, Complete, WantConnection, DropConnection, ArmTimer,
+                            AdminDone, Event>;
 
 // --- status -------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ struct ResourceStatus {
   std::string name;
   NodeId self;
   Role role = Role::kSecondary;
-  bool suspended = false;       // I/O suspended (on-no-quorum suspend-io)
+  bool suspended = false;  // I/O suspended (on-no-quorum suspend-io)
   bool quorum = true;
   bool may_promote = false;
   std::vector<VolumeStatus> volumes;
@@ -191,11 +191,11 @@ class Resource {
   void Primary(uint64_t cookie, bool force);
   void Secondary(uint64_t cookie, bool force);
   void NewCurrentUuid(uint64_t cookie, VolumeNr vnr, bool clear_bitmap);
-  void Invalidate(uint64_t cookie, VolumeNr vnr);        // full resync to me
+  void Invalidate(uint64_t cookie, VolumeNr vnr);  // full resync to me
   void InvalidateRemote(uint64_t cookie, NodeId peer, VolumeNr vnr);
   void Verify(uint64_t cookie, NodeId peer, VolumeNr vnr);
   void Resize(uint64_t cookie, VolumeNr vnr, uint64_t new_bytes);  // 0: largest possible
-  void SetOptions(uint64_t cookie, const Options& options);      // adjust
+  void SetOptions(uint64_t cookie, const Options& options);        // adjust
 
   // --- frontends (auto-promote)
   // A writer opens the volume: promotes if needed (auto-promote). AdminDone

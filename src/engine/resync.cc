@@ -65,8 +65,10 @@ void ResourceImpl::StartBitmapExchange(int p, int vol, BitmapPrep prep, int othe
   // An interrupted full sync resumes from the bitmap instead of restarting:
   // remember which generation the bits are relative to (§5.3).
   uint64_t peer_cur = d.peer_uuids.current & ~kUuidPrimaryBit;
-  if (d.rs_full && peer_cur != 0 && peer_cur != kUuidJustCreated) v.sb.peers[p].bitmap_uuid = peer_cur;
-  if (d.rs_full && (peer_cur == kUuidJustCreated || peer_cur == 0) && v.sb.peers[p].bitmap_uuid == 0)
+  if (d.rs_full && peer_cur != 0 && peer_cur != kUuidJustCreated)
+    v.sb.peers[p].bitmap_uuid = peer_cur;
+  if (d.rs_full && (peer_cur == kUuidJustCreated || peer_cur == 0) &&
+      v.sb.peers[p].bitmap_uuid == 0)
     v.sb.peers[p].bitmap_uuid = v.sb.current_uuid;
   SetRepl(p, vol, ReplState::kWFBitMapS);
   uint32_t gen = peers_[p].conn_gen;
@@ -89,7 +91,8 @@ void ResourceImpl::OnBitmap(int p, const BitmapMsg& m) {
   if (!v.attached || slot < 0) return;
   auto bm = Bitmap::DecodeCompact(m.encoded, v.bitmaps[slot].size());
   if (!bm.ok() || m.bits != v.bitmaps[slot].size()) {
-    EmitEvent("bad bitmap from " + peers_[p].name + ": " + (bm.ok() ? "size mismatch" : bm.error().message));
+    EmitEvent("bad bitmap from " + peers_[p].name + ": " +
+              (bm.ok() ? "size mismatch" : bm.error().message));
     DropConn(p, ConnState::kProtocolError);
     return;
   }
@@ -134,9 +137,10 @@ void ResourceImpl::BeginSyncSource(int p, int vol) {
   d.rs_total = slot >= 0 ? volumes_[vol].bitmaps[slot].Count() : 0;
   d.rs_done = 0;
   SetRepl(p, vol, ReplState::kSyncSource);
-  EmitEvent(Fmt("resync-start name:%s peer-node-id:%d volume:%u role:SyncSource out-of-sync-kib:%llu",
-                cfg_.name.c_str(), p, volumes_[vol].vnr.value(),
-                static_cast<unsigned long long>(d.rs_total * 4)));
+  EmitEvent(
+      Fmt("resync-start name:%s peer-node-id:%d volume:%u role:SyncSource out-of-sync-kib:%llu",
+          cfg_.name.c_str(), p, volumes_[vol].vnr.value(),
+          static_cast<unsigned long long>(d.rs_total * 4)));
 }
 
 void ResourceImpl::BeginSyncTarget(int p, int vol) {
@@ -153,11 +157,13 @@ void ResourceImpl::BeginSyncTarget(int p, int vol) {
   // One SyncTarget role per volume at a time; others wait (PausedSyncT).
   bool other_active = false;
   for (int q = 0; q < kMaxNodes; ++q)
-    if (q != p && peers_[q].exists && peers_[q].dev[vol].repl == ReplState::kSyncTarget) other_active = true;
+    if (q != p && peers_[q].exists && peers_[q].dev[vol].repl == ReplState::kSyncTarget)
+      other_active = true;
   SetRepl(p, vol, other_active ? ReplState::kPausedSyncT : ReplState::kSyncTarget);
   if (d.rs_total > 0 || v.disk > DiskState::kInconsistent) SetDisk(vol, DiskState::kInconsistent);
-  EmitEvent(Fmt("resync-start name:%s peer-node-id:%d volume:%u role:SyncTarget out-of-sync-kib:%llu",
-                cfg_.name.c_str(), p, v.vnr.value(), static_cast<unsigned long long>(d.rs_total * 4)));
+  EmitEvent(
+      Fmt("resync-start name:%s peer-node-id:%d volume:%u role:SyncTarget out-of-sync-kib:%llu",
+          cfg_.name.c_str(), p, v.vnr.value(), static_cast<unsigned long long>(d.rs_total * 4)));
   MaybeFinishResync(p, vol);
 }
 
@@ -190,7 +196,8 @@ void ResourceImpl::ResyncStep(int p, int vol) {
   Bitmap& bm = v.bitmaps[slot];
   int primary = -1;
   for (int q = 0; q < kMaxNodes; ++q)
-    if (q != p && peers_[q].exists && peers_[q].conn == ConnState::kConnected && peers_[q].role == Role::kPrimary)
+    if (q != p && peers_[q].exists && peers_[q].conn == ConnState::kConnected &&
+        peers_[q].role == Role::kPrimary)
       primary = q;
   uint64_t issued = 0;
   uint64_t scanned_wrap = 0;
@@ -308,7 +315,8 @@ void ResourceImpl::ServeResyncRequest(int p, const ResyncRequest& m) {
       r.length = m.length;
       if (!ok || !data) {
         r.result = static_cast<uint8_t>(ResyncResult::kError);
-      } else if (static_cast<ResyncKind>(m.kind) == ResyncKind::kChecksum && Checksum64(*data) == m.digest) {
+      } else if (static_cast<ResyncKind>(m.kind) == ResyncKind::kChecksum &&
+                 Checksum64(*data) == m.digest) {
         r.result = static_cast<uint8_t>(ResyncResult::kInSync);
       } else {
         r.result = static_cast<uint8_t>(ResyncResult::kData);
@@ -425,9 +433,12 @@ void ResourceImpl::FinishResyncTarget(int p, int vol) {
   // Another paused resync may still have work.
   bool more = false;
   for (int q = 0; q < kMaxNodes; ++q)
-    if (q != p && peers_[q].exists && peers_[q].dev[vol].repl == ReplState::kPausedSyncT) more = true;
-  if (!more) SetDisk(vol, src == DiskState::kUpToDate ? DiskState::kUpToDate
-                          : src >= DiskState::kOutdated ? src : DiskState::kInconsistent);
+    if (q != p && peers_[q].exists && peers_[q].dev[vol].repl == ReplState::kPausedSyncT)
+      more = true;
+  if (!more)
+    SetDisk(vol, src == DiskState::kUpToDate   ? DiskState::kUpToDate
+                 : src >= DiskState::kOutdated ? src
+                                               : DiskState::kInconsistent);
   EmitEvent(Fmt("resync-finished name:%s peer-node-id:%d volume:%u kib:%llu", cfg_.name.c_str(), p,
                 v.vnr.value(), static_cast<unsigned long long>(d.rs_done * 4)));
   WriteDirtyBitmapPages(vol, nullptr);
@@ -539,7 +550,8 @@ void ResourceImpl::OnVerifyReply(int p, const VerifyReply& m) {
       ++d.ov_out_of_sync;
       MarkOutOfSync(vol, p, m.offset, m.length);
       EmitEvent(Fmt("Out of sync: start=%llu, size=%u (sectors)",
-                    static_cast<unsigned long long>(m.offset / kSectorSize), m.length / kSectorSize));
+                    static_cast<unsigned long long>(m.offset / kSectorSize),
+                    m.length / kSectorSize));
     }
     VerifyResult r;
     r.vnr = m.vnr;

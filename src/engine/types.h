@@ -128,27 +128,27 @@ struct Options {
   bool auto_promote = true;
   Time auto_promote_timeout = 2 * kSec;
   uint32_t max_epoch_size = 2048;
-  Time timeout = 6 * kSec;          // expected reply missing => connection dropped
+  Time timeout = 6 * kSec;  // expected reply missing => connection dropped
   Time ping_int = 10 * kSec;
   Time ping_timeout = 500 * kMs;
   uint32_t ko_count = 7;
-  Time connect_int = 10 * kSec;     // retry interval for Connecting
+  Time connect_int = 10 * kSec;  // retry interval for Connecting
   Time twopc_timeout = 30 * kSec;
   Time twopc_retry_timeout = 100 * kMs;
   uint32_t al_extents = 1237;
-  bool verify_alg = true;           // online verify allowed
-  bool csums = false;               // checksum-based resync
-  bool disk_flushes = true;         // flush at epoch barriers on receivers
+  bool verify_alg = true;    // online verify allowed
+  bool csums = false;        // checksum-based resync
+  bool disk_flushes = true;  // flush at epoch barriers on receivers
   // resync rate controller (drbd-semantics.md §8.2)
   uint32_t resync_rate_kib = 250;
-  uint32_t c_plan_ahead = 20;       // 0.1 s units; 0 = fixed rate
+  uint32_t c_plan_ahead = 20;  // 0.1 s units; 0 = fixed rate
   uint32_t c_fill_target_sectors = 100;
-  uint32_t c_delay_target = 10;     // 0.1 s units
+  uint32_t c_delay_target = 10;  // 0.1 s units
   uint32_t c_max_rate_kib = 102400;
   uint32_t c_min_rate_kib = 250;
-  uint32_t max_buffers = 2048;      // 4 KiB pages
+  uint32_t max_buffers = 2048;  // 4 KiB pages
 
-  std::string Validate() const;     // empty when valid, else what is wrong
+  std::string Validate() const;  // empty when valid, else what is wrong
 };
 
 const char* RoleName(Role r);

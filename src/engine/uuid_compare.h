@@ -25,11 +25,11 @@ enum UuidFlag : uint32_t {
   kUuidFlagNewDatagen = 1u << 4,
   kUuidFlagStable = 1u << 5,
   kUuidFlagGotStable = 1u << 6,
-  kUuidFlagResync = 1u << 7,         // a resync towards this peer was running
-  kUuidFlagReconnect = 1u << 8,      // I was Connected to you and lost you without restart
+  kUuidFlagResync = 1u << 7,     // a resync towards this peer was running
+  kUuidFlagReconnect = 1u << 8,  // I was Connected to you and lost you without restart
   kUuidFlagDisklessPrimary = 1u << 9,
   kUuidFlagPrimaryLostQuorum = 1u << 10,
-  kUuidFlagSyncTarget = 1u << 11,    // I am SyncTarget from some node now
+  kUuidFlagSyncTarget = 1u << 11,          // I am SyncTarget from some node now
   kUuidFlagMissedFinishSource = 1u << 12,  // I finished a resync as source; peer may not know
   kUuidFlagMissedFinishTarget = 1u << 13,  // I finished a resync as target; peer may not know
   // Bit 14 is used by the engine for handshake rounds.
@@ -41,7 +41,7 @@ enum class SyncStrategy : uint8_t {
   kNoSync,
   kSourceUseBitmap,
   kSourceSetBitmap,
-  kSourceCopyBitmap,   // copy my bitmap for node `other_node` into the peer's slot
+  kSourceCopyBitmap,  // copy my bitmap for node `other_node` into the peer's slot
   kSourceIfBothFailed,
   kTargetUseBitmap,
   kTargetSetBitmap,
@@ -62,15 +62,15 @@ struct UuidSide {
   uint32_t flags = 0;             // UuidFlag bits
   bool primary = false;           // role now
   DiskState disk = DiskState::kDUnknown;
-  uint64_t dirty_bits = 0;        // set bits in this side's slot for the other side
+  uint64_t dirty_bits = 0;  // set bits in this side's slot for the other side
   bool has_quorum = true;
 };
 
 struct UuidCompareResult {
   SyncStrategy strategy = SyncStrategy::kNoSync;
-  int rule = 0;               // rule number of the §5.4 table (4 for the 4a..4g family)
-  std::string rule_name;      // e.g. "bitmap-peer", "just-created-self"
-  int other_node = -1;        // node i for the *-other rules
+  int rule = 0;           // rule number of the §5.4 table (4 for the 4a..4g family)
+  std::string rule_name;  // e.g. "bitmap-peer", "just-created-self"
+  int other_node = -1;    // node i for the *-other rules
 };
 
 // drbd_uuid_compare: the rule table of §5.4, evaluated in order, from `self`'s
@@ -88,13 +88,13 @@ struct HandshakePolicy {
 };
 
 enum class HandshakeOutcome : uint8_t {
-  kNoSync,          // Established, nothing to sync
-  kBecomeSource,    // WFBitMapS
-  kBecomeTarget,    // WFBitMapT
-  kSplitBrain,      // unresolved: StandAlone
-  kUnrelatedData,   // StandAlone
-  kRetryConnect,    // back to Connecting
-  kRrConflict,      // a Primary would become SyncTarget: disconnect (StandAlone)
+  kNoSync,         // Established, nothing to sync
+  kBecomeSource,   // WFBitMapS
+  kBecomeTarget,   // WFBitMapT
+  kSplitBrain,     // unresolved: StandAlone
+  kUnrelatedData,  // StandAlone
+  kRetryConnect,   // back to Connecting
+  kRrConflict,     // a Primary would become SyncTarget: disconnect (StandAlone)
 };
 
 // What to do with the bitmap of the peer's slot before the exchange.
@@ -103,10 +103,10 @@ enum class BitmapPrep : uint8_t { kUse, kSetAll, kCopyFromOther, kClear };
 struct HandshakeDecision {
   HandshakeOutcome outcome = HandshakeOutcome::kNoSync;
   BitmapPrep bitmap = BitmapPrep::kUse;
-  int other_node = -1;       // for kCopyFromOther
+  int other_node = -1;                // for kCopyFromOther
   bool split_brain_detected = false;  // a split brain was seen (resolved or not)
   UuidCompareResult compare;
-  std::string reason;        // human-readable, logged as an event
+  std::string reason;  // human-readable, logged as an event
 };
 
 // drbd_sync_handshake's decision: UuidCompare plus the post-processing of

@@ -170,7 +170,8 @@ void ResourceImpl::MarkOutOfSync(int vol, int peer, uint64_t offset, uint64_t le
     const Peer& pr = peers_[peer];
     ReplState rs = pr.dev[vol].repl;
     if (pr.conn == ConnState::kConnected &&
-        (rs == ReplState::kSyncSource || rs == ReplState::kPausedSyncS || rs == ReplState::kWFBitMapS)) {
+        (rs == ReplState::kSyncSource || rs == ReplState::kPausedSyncS ||
+         rs == ReplState::kWFBitMapS)) {
       OutOfSync o;
       o.vnr = v.vnr.value();
       o.offset = first * kBlockBytes;
@@ -190,7 +191,8 @@ void ResourceImpl::MarkInSync(int vol, int peer, uint64_t offset, uint64_t lengt
   if (end <= first) return;
   end = std::min(end, v.bitmaps[slot].size());
   if (first >= end) return;
-  if (v.bitmaps[slot].ClearRange(first, end - first) > 0) MarkPageDirty(vol, slot, first, end - first);
+  if (v.bitmaps[slot].ClearRange(first, end - first) > 0)
+    MarkPageDirty(vol, slot, first, end - first);
 }
 
 void ResourceImpl::IssueWrite(AppReq& r) {
@@ -216,7 +218,8 @@ void ResourceImpl::IssueWrite(AppReq& r) {
     if (!peers_[q].exists) continue;
     PeerDevice& pd = peers_[q].dev[r.vol];
     if (pd.rs_in_flight.empty()) continue;
-    for (uint64_t b = r.req.offset / kBlockBytes; b <= (r.req.offset + r.req.length - 1) / kBlockBytes; ++b)
+    for (uint64_t b = r.req.offset / kBlockBytes;
+         b <= (r.req.offset + r.req.length - 1) / kBlockBytes; ++b)
       if (pd.rs_in_flight.count(b)) pd.rs_superseded.insert(b);
   }
   if (v.attached && v.disk >= DiskState::kInconsistent) {
@@ -277,7 +280,8 @@ void ResourceImpl::IssueWrite(AppReq& r) {
       } else {
         r.peer_ok = true;  // protocol A: handed over to the network
       }
-      if (pr.tl.empty() || pr.tl.back().epoch != cur_epoch_) pr.tl.push_back(TlEpoch{cur_epoch_, {}});
+      if (pr.tl.empty() || pr.tl.back().epoch != cur_epoch_)
+        pr.tl.push_back(TlEpoch{cur_epoch_, {}});
       pr.tl.back().ranges.push_back(TlRange{r.vol, r.req.offset, r.req.length});
       pr.writes_in_cur_epoch = true;
       Send(p, std::move(d));
@@ -557,7 +561,9 @@ void ResourceImpl::SubmitPeerWrite(int peer, int vol, uint32_t gen, Data d) {
     }
     DiskIo io;
     io.vnr = vv.vnr;
-    io.op = (d.flags & kDpTrim) ? DiskOp::kTrim : (d.flags & kDpZeroes) ? DiskOp::kZeroes : DiskOp::kWrite;
+    io.op = (d.flags & kDpTrim)     ? DiskOp::kTrim
+            : (d.flags & kDpZeroes) ? DiskOp::kZeroes
+                                    : DiskOp::kWrite;
     io.offset = d.offset;
     io.length = d.length;
     io.fua = (d.flags & kDpFua) != 0;

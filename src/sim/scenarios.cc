@@ -1,7 +1,6 @@
 #include "sim/scenarios.h"
 
 #include <cstdio>
-
 #include <memory>
 
 #include "sim/workload.h"

@@ -542,7 +542,8 @@ bool Workload::InSyncWithAll(NodeId n) const {
       if (c.conn != engine::ConnState::kConnected) return false;
       for (const auto& pd : c.volumes)
         if (pd.repl != engine::ReplState::kEstablished ||
-            (!cluster_->diskless(n) && pd.peer_disk != DiskState::kUpToDate) || pd.out_of_sync_bytes)
+            (!cluster_->diskless(n) && pd.peer_disk != DiskState::kUpToDate) ||
+            pd.out_of_sync_bytes)
           return false;
     }
   }

@@ -33,22 +33,22 @@ inline constexpr uint32_t kBitsPerPage = kMdBlock * 8;
 
 // An application request in flight on this node.
 struct AppReq {
-  uint64_t seq = 0;          // engine-internal key
+  uint64_t seq = 0;  // engine-internal key
   AppRequest req;
-  int vol = 0;               // index into volumes_
+  int vol = 0;  // index into volumes_
   bool local_pending = false;
   bool local_ok = false;
   uint64_t peers_pending = 0;  // node mask: waiting for this peer's ack
   bool peer_ok = false;
   uint32_t epoch = 0;
-  bool al_held = false;      // holds AL references that must be released
+  bool al_held = false;  // holds AL references that must be released
   bool submitted = false;
   // Flush: peers whose barrier ack we wait for, and the epoch needed from each.
   uint64_t barrier_wait = 0;
   std::array<uint32_t, kMaxNodes> barrier_epoch{};
   std::function<void(IoStatus)> internal_done;  // engine-internal flush (demotion)
-  int read_peer = -1;        // remote read in progress from this node
-  uint64_t tried_peers = 0;  // remote read candidates already tried
+  int read_peer = -1;                           // remote read in progress from this node
+  uint64_t tried_peers = 0;                     // remote read candidates already tried
 };
 
 // A write received from a peer, on its way to the local disk.
@@ -69,46 +69,46 @@ struct TlRange {
 struct Volume {
   VolumeNr vnr;
   DiskState disk = DiskState::kDiskless;
-  bool attached = false;       // backing device present (any state >= Failed)
+  bool attached = false;  // backing device present (any state >= Failed)
   bool internal_md = true;
   uint64_t backing_bytes = 0;
-  uint64_t usable_bytes = 0;   // what our backing can offer
-  uint64_t size_bytes = 0;     // agreed size exposed to the application
+  uint64_t usable_bytes = 0;  // what our backing can offer
+  uint64_t size_bytes = 0;    // agreed size exposed to the application
   Superblock sb;
-  std::vector<Bitmap> bitmaps;  // by bitmap slot
+  std::vector<Bitmap> bitmaps;                  // by bitmap slot
   std::vector<std::set<uint64_t>> dirty_pages;  // by slot: pages to write
-  bool new_uuid_pending = false;  // generate a new current UUID at the next write
-  bool lost_disk = false;         // detached on an I/O error while Primary
-  bool unclean = false;           // attached after a crash; cleared by a completed resync
+  bool new_uuid_pending = false;                // generate a new current UUID at the next write
+  bool lost_disk = false;                       // detached on an I/O error while Primary
+  bool unclean = false;  // attached after a crash; cleared by a completed resync
   std::deque<std::pair<int, ResyncRequest>> rs_paused;  // served once our disk is UpToDate
   // While Negotiating after an attach: the disk state the metadata claims;
   // the handshake decides what it really is.
   DiskState md_disk = DiskState::kDiskless;
-  bool uuid_persisting = false;   // superblock with a new UUID is being written
+  bool uuid_persisting = false;           // superblock with a new UUID is being written
   std::deque<uint64_t> negotiation_held;  // app writes waiting for a Negotiating disk
-  std::deque<uint64_t> held_writes;  // app reqs waiting for the UUID write
+  std::deque<uint64_t> held_writes;       // app reqs waiting for the UUID write
   // Activity log: al_extents slots; extent -> slot; LRU of unreferenced.
-  std::vector<uint32_t> al_slots;     // slot -> extent (kAlNoExtent)
+  std::vector<uint32_t> al_slots;                   // slot -> extent (kAlNoExtent)
   std::unordered_map<uint32_t, uint32_t> al_index;  // extent -> slot
-  std::vector<uint32_t> al_refs;      // slot -> in-flight references
-  std::list<uint32_t> al_lru;         // unreferenced active slots, least recent first
+  std::vector<uint32_t> al_refs;                    // slot -> in-flight references
+  std::list<uint32_t> al_lru;                       // unreferenced active slots, least recent first
   std::unordered_map<uint32_t, std::list<uint32_t>::iterator> al_lru_pos;
   uint64_t al_tr_number = 0;
   uint32_t al_next_slot_in_ring = 0;
   uint32_t al_context_cursor = 0;
   bool al_writing = false;
-  std::vector<uint32_t> al_want;       // extents waiting for activation
+  std::vector<uint32_t> al_want;                  // extents waiting for activation
   std::vector<std::function<void()>> al_waiters;  // run after the next transaction
   bool sb_writing = false;
   bool sb_dirty_again = false;
-  std::vector<std::function<void()>> sb_waiters;  // run when the write in flight is durable
+  std::vector<std::function<void()>> sb_waiters;       // run when the write in flight is durable
   std::vector<std::function<void()>> sb_next_waiters;  // need the next superblock write
   // Blocks with a write in flight to the local disk (application, peer or
   // resync), and work waiting for such blocks to settle (§8.3).
   std::unordered_map<uint64_t, int> busy_blocks;
   std::deque<std::function<bool()>> busy_waiters;
   std::deque<std::pair<int, Data>> deferred_peer_writes;  // in arrival order
-  uint64_t app_sectors_since_check = 0;  // for c-min-rate
+  uint64_t app_sectors_since_check = 0;                   // for c-min-rate
 };
 
 // Per peer and volume.
@@ -120,20 +120,20 @@ struct PeerDevice {
   bool got_sizes = false;
   uint64_t peer_max_bytes = 0;
   uint64_t peer_current_bytes = 0;
-  UuidSide sent_uuids;   // what we sent in this handshake
+  UuidSide sent_uuids;  // what we sent in this handshake
   bool uuids_sent = false;
   Time last_rehandshake = -1;  // when we last asked for a volume handshake round
   Time bits_seen_since = -1;   // out-of-sync bits towards this Established peer since
   uint64_t verify_bits = 0;    // bits online verify found: no automatic resync for them (§8.4)
   // Resync (SyncTarget side): next bit to request, requests in flight.
   uint64_t rs_cursor = 0;
-  std::set<uint64_t> rs_in_flight;  // block numbers requested
-  std::set<uint64_t> rs_superseded; // blocks written by application data since requested
+  std::set<uint64_t> rs_in_flight;   // block numbers requested
+  std::set<uint64_t> rs_superseded;  // blocks written by application data since requested
   uint64_t rs_total = 0;
   uint64_t rs_done = 0;
-  uint64_t rs_sectors_in = 0;       // came back since the last controller step
+  uint64_t rs_sectors_in = 0;  // came back since the last controller step
   std::optional<RateController> rate;
-  bool rs_full = false;              // full sync (for UUID handling at the end)
+  bool rs_full = false;  // full sync (for UUID handling at the end)
   // Verify (VerifyS side).
   uint64_t ov_cursor = 0;
   uint64_t ov_in_flight = 0;
@@ -157,10 +157,10 @@ struct EpochAcks {
 struct Peer {
   NodeId id;
   std::string name;
-  bool diskless = false;      // configured intentionally diskless
-  bool exists = false;        // a node of the resource other than self
+  bool diskless = false;  // configured intentionally diskless
+  bool exists = false;    // a node of the resource other than self
   ConnState conn = ConnState::kStandAlone;
-  bool want = false;          // we want the transport up
+  bool want = false;  // we want the transport up
   bool transport_up = false;
   Role role = Role::kUnknown;
   uint32_t state_flags = 0;
@@ -170,8 +170,8 @@ struct Peer {
   bool got_state = false;
   bool handshake_done = false;
   bool discard_my_data = false;
-  bool reconnect = false;     // was Connected and lost it without our restart
-  bool lost_as_primary = false;  // both were Primary when the connection was lost
+  bool reconnect = false;                // was Connected and lost it without our restart
+  bool lost_as_primary = false;          // both were Primary when the connection was lost
   bool we_were_primary_at_loss = false;  // our role when this connection was lost
   // A graceful disconnect waiting for the peer to acknowledge its notice.
   std::vector<std::function<void()>> disconnect_done;
@@ -180,7 +180,7 @@ struct Peer {
   std::vector<PeerDevice> dev;  // by volume index
   // Transfer log (we are the writer): epochs sent and not yet barrier-acked.
   std::deque<TlEpoch> tl;
-  uint32_t last_epoch_sent = 0;     // last epoch with writes to this peer
+  uint32_t last_epoch_sent = 0;  // last epoch with writes to this peer
   uint32_t last_barrier_acked = 0;
   bool writes_in_cur_epoch = false;
   // Receiver side.
@@ -188,27 +188,27 @@ struct Peer {
   std::map<uint32_t, uint32_t> rx_epoch_size;
   std::deque<uint32_t> rx_barriers;  // barriers received, not yet acked
   bool rx_flushing = false;
-  std::deque<Message> rx_held;   // Data and Barriers held behind an unacked barrier
-  uint32_t conn_gen = 0;         // bumped on every connection loss
-  uint64_t last_dagtag = 0;      // highest dagtag received from this peer as Primary
+  std::deque<Message> rx_held;           // Data and Barriers held behind an unacked barrier
+  uint32_t conn_gen = 0;                 // bumped on every connection loss
+  uint64_t last_dagtag = 0;              // highest dagtag received from this peer as Primary
   std::deque<ResyncRequest> rs_waiting;  // requests waiting for a dagtag
   // Writes received from this peer (as Primary) whose peer-ack has not come:
   // epoch -> ranges (§3.6).
   std::map<uint32_t, std::vector<TlRange>> rx_unconfirmed;
   Time last_rx = 0;
   Time ping_sent = 0;
-  std::unordered_map<uint64_t, uint64_t> reads;   // our read request id -> app seq
+  std::unordered_map<uint64_t, uint64_t> reads;  // our read request id -> app seq
 };
 
 // The two-phase commit this node takes part in.
 struct Twopc {
   uint32_t tid = 0;
   int initiator = -1;
-  int parent = -1;           // who sent us the prepare (-1: we initiated)
+  int parent = -1;  // who sent us the prepare (-1: we initiated)
   TwopcKind kind = TwopcKind::kPromote;
   uint8_t target = 0xff;
   uint64_t param = 0;
-  uint64_t waiting = 0;      // children whose reply is outstanding
+  uint64_t waiting = 0;  // children whose reply is outstanding
   uint64_t children = 0;
   bool vote_no = false;
   int8_t no_code = 0;
@@ -216,7 +216,7 @@ struct Twopc {
   uint64_t reachable = 0, primary = 0, weak = 0;
   uint64_t max_size = 0;
   Time deadline = 0;
-  bool prepared = false;     // replied yes, waiting for commit/abort
+  bool prepared = false;  // replied yes, waiting for commit/abort
 };
 
 struct PendingPromote {
@@ -437,23 +437,23 @@ class ResourceImpl {
   int writers_ = 0;
   bool force_io_failures_ = false;
   std::vector<Volume> volumes_;
-  std::vector<Peer> peers_;   // indexed by node id
+  std::vector<Peer> peers_;  // indexed by node id
   std::unordered_map<uint64_t, AppReq> reqs_;
-  std::deque<uint64_t> suspended_;  // app reqs held while I/O is suspended
-  std::vector<uint64_t> flushes_;   // flush reqs waiting for barrier acks
+  std::deque<uint64_t> suspended_;                        // app reqs held while I/O is suspended
+  std::vector<uint64_t> flushes_;                         // flush reqs waiting for barrier acks
   std::vector<std::pair<uint64_t, bool>> pending_close_;  // demote after flush
   uint32_t cur_epoch_ = 1;
   std::map<uint32_t, EpochAcks> epoch_acks_;
-  uint32_t clean_final_upto_ = 0;   // epochs up to here final and complete
-  uint32_t clean_acked_sent_ = 0;   // last clean PeerAck sent
+  uint32_t clean_final_upto_ = 0;  // epochs up to here final and complete
+  uint32_t clean_acked_sent_ = 0;  // last clean PeerAck sent
   uint32_t cur_epoch_writes_ = 0;
   uint64_t dagtag_ = 0;
   bool have_quorum_ = true;
   bool suspended_quorum_ = false;
   bool lost_quorum_as_primary_ = false;
   bool dirty_ = false;
-  int handshaking_ = 0;            // connections in the middle of a handshake
-  std::deque<uint64_t> frozen_;    // app writes held during handshakes
+  int handshaking_ = 0;          // connections in the middle of a handshake
+  std::deque<uint64_t> frozen_;  // app writes held during handshakes
   std::optional<Twopc> twopc_;
   uint32_t twopc_seq_ = 0;
   std::optional<PendingPromote> promote_;
