@@ -68,8 +68,38 @@ void ResourceImpl::ArmTimerAt(Time t) {
 
 void ResourceImpl::SubmitIo(DiskIo io, std::function<void(bool, SharedBytes)> done) {
   io.io_id = NewIoId();
-  io_done_.emplace(io.io_id, std::move(done));
+  io_done_.emplace(io.io_id, IoWait{std::move(done), now_, std::max(0, VolIndex(io.vnr))});
   Emit(std::move(io));
+}
+
+// disk-timeout (§2.4): a backing device that stops completing I/O is
+// detached; what waited for it fails over to the peers. A completion that
+// arrives later is ignored.
+void ResourceImpl::CheckDiskTimeout() {
+  if (opts_.disk_timeout <= 0 || io_done_.empty()) return;
+  Time oldest = now_;
+  std::vector<uint64_t> expired;
+  for (const auto& [id, w] : io_done_) {
+    if (now_ - w.submitted >= opts_.disk_timeout) {
+      expired.push_back(id);
+    } else {
+      oldest = std::min(oldest, w.submitted);
+    }
+  }
+  std::sort(expired.begin(), expired.end());
+  for (uint64_t id : expired) {
+    auto it = io_done_.find(id);
+    if (it == io_done_.end()) continue;
+    IoWait w = std::move(it->second);
+    io_done_.erase(it);
+    if (volumes_[w.vol].attached) {
+      EmitEvent("disk-timeout: the backing device of volume " +
+                std::to_string(volumes_[w.vol].vnr.value()) + " stopped completing I/O");
+      OnLocalDiskError(w.vol);
+    }
+    w.done(false, nullptr);
+  }
+  if (!io_done_.empty()) ArmTimerAt(oldest + opts_.disk_timeout);
 }
 
 int ResourceImpl::VolIndex(VolumeNr vnr) const {
@@ -286,6 +316,11 @@ void ResourceImpl::AfterInput() {
   if (twopc_) want(twopc_->deadline);
   if (promote_) want(promote_->retry_at > now_ ? promote_->retry_at : promote_->deadline);
   if (next != 0) ArmTimerAt(next);
+  if (opts_.disk_timeout > 0 && !io_done_.empty()) {
+    Time oldest = now_;
+    for (const auto& [id, w] : io_done_) oldest = std::min(oldest, w.submitted);
+    ArmTimerAt(oldest + opts_.disk_timeout);
+  }
 }
 
 void ResourceImpl::AdvanceTime(Time now) {
@@ -316,6 +351,7 @@ void ResourceImpl::AdvanceTime(Time now) {
       }
     }
   }
+  CheckDiskTimeout();
   if (next_resync_step_ <= now_) {
     next_resync_step_ = now_ + 100 * kMs;
     for (int p = 0; p < kMaxNodes; ++p) {
@@ -703,7 +739,7 @@ void ResourceImpl::SetOptions(uint64_t cookie, const Options& options) {
 void ResourceImpl::OnDiskComplete(uint64_t io_id, bool ok, SharedBytes data) {
   auto it = io_done_.find(io_id);
   if (it == io_done_.end()) return;
-  auto fn = std::move(it->second);
+  auto fn = std::move(it->second.done);
   io_done_.erase(it);
   fn(ok, std::move(data));
   AfterInput();

@@ -224,6 +224,7 @@ std::string Options::Validate() const {
   if (timeout <= 0 || ping_timeout <= 0 || connect_int <= 0 || twopc_timeout <= 0)
     return "timeouts must be positive";
   if (ko_count > 200) return "ko-count must be 0..200";
+  if (disk_timeout < 0) return "disk-timeout must not be negative";
   if (resync_rate_kib < 1) return "resync-rate must be at least 1 KiB/s";
   if (c_plan_ahead > 300) return "c-plan-ahead must be 0..300";
   if (max_buffers < 32) return "max-buffers must be at least 32";

@@ -139,6 +139,9 @@ struct Options {
   bool verify_alg = true;    // online verify allowed
   bool csums = false;        // checksum-based resync
   bool disk_flushes = true;  // flush at epoch barriers on receivers
+  // Detach when the backing device has not completed an I/O for this long
+  // (0 = off, DRBD's default; dangerous on devices that are only slow).
+  Time disk_timeout = 0;
   // resync rate controller (drbd-semantics.md §8.2)
   uint32_t resync_rate_kib = 250;
   uint32_t c_plan_ahead = 20;  // 0.1 s units; 0 = fixed rate

@@ -902,9 +902,10 @@ TEST(QuorumDiskScenario, S28_DisklessPrimaryShieldedFromDiskErrors) {
 // has no disk-timeout option (engine::Options); this states DRBD's behaviour
 // with a disk-timeout well below 30 s and fails until the engine detects a
 // frozen backing device.
-// DISABLED (known engine gap, issue 2): the engine has no disk-timeout yet: a frozen backing disk is never detached.
-TEST(QuorumDiskScenario, DISABLED_S29_FrozenPrimaryDiskDetachesAfterTimeout) {
-  SimHarness h(2901, Cluster(2));
+TEST(QuorumDiskScenario, S29_FrozenPrimaryDiskDetachesAfterTimeout) {
+  ClusterOptions o = Cluster(2);
+  o.options.disk_timeout = 5 * kSec;  // off by default, as in DRBD
+  SimHarness h(2901, o);
   ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
   ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
   ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);

@@ -430,7 +430,13 @@ class ResourceImpl {
   std::vector<Action> actions_;
   uint64_t io_seq_ = 0;
   uint64_t req_seq_ = 0;
-  std::unordered_map<uint64_t, std::function<void(bool, SharedBytes)>> io_done_;
+  struct IoWait {
+    std::function<void(bool, SharedBytes)> done;
+    Time submitted = 0;
+    int vol = 0;
+  };
+  std::unordered_map<uint64_t, IoWait> io_done_;
+  void CheckDiskTimeout();
   int self_ = 0;
   Role role_ = Role::kSecondary;
   bool explicit_primary_ = false;
