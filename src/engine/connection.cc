@@ -31,6 +31,23 @@ void ResourceImpl::OnMessage(NodeId from, Message msg) {
   Peer& pr = peers_[p];
   if (!pr.transport_up || pr.conn == ConnState::kStandAlone) return;
   pr.last_rx = now_;
+  // Control-plane messages may change what the periodic checks see; the
+  // data path (writes, acks, resync traffic) does not.
+  switch (TypeOf(msg)) {
+    case MsgType::kData:
+    case MsgType::kBarrier:
+    case MsgType::kBarrierAck:
+    case MsgType::kWriteAck:
+    case MsgType::kPeerAck:
+    case MsgType::kResyncRequest:
+    case MsgType::kResyncReply:
+    case MsgType::kResyncAck:
+    case MsgType::kReadRequest:
+    case MsgType::kReadReply:
+      break;
+    default:
+      recheck_ = true;
+  }
   std::visit(
       [&](auto&& m) {
         using T = std::decay_t<decltype(m)>;
@@ -427,6 +444,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   Peer& pr = peers_[p];
   PeerDevice& d = pr.dev[vol];
   Volume& v = volumes_[vol];
+  recheck_ = true;
   d.got_uuids = false;
   d.uuids_sent = false;
   d.verify_bits = 0;
@@ -581,6 +599,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   pr.transport_up = false;
   pr.handshake_done = false;
   ++pr.conn_gen;
+  recheck_ = true;
   // Quorum first: requests completed below must see the partition as it is.
   UpdateQuorum();
   ConnectionLostWrites(p);

@@ -133,7 +133,8 @@ const std::vector<SpecType> kSpecTypes = {
     {35, "ReadRequest", 22},   {36, "ReadReply", 15},   {40, "Bitmap", 15},
     {41, "ResyncRequest", 32}, {42, "ResyncReply", 19}, {43, "ResyncAck", 15},
     {44, "VerifyRequest", 14}, {45, "VerifyReply", 22}, {46, "VerifyResult", 15},
-    {47, "CurrentUuid", 10},   {48, "PeerAck", 20},     {50, "Ping", 0},         {51, "PingAck", 0},
+    {47, "CurrentUuid", 10},   {48, "PeerAck", 20},     {50, "Ping", 0},
+    {51, "PingAck", 0},
 };
 
 template <size_t... I>

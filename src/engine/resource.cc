@@ -297,8 +297,12 @@ void ResourceImpl::AfterInput() {
   }
   dirty_ = false;
   if (changed) BroadcastState();
-  MaybeUpgradeOutdated();
-  MaybeRehandshake();
+  // These depend on states and on time only: not on every write.
+  if (changed || recheck_) {
+    recheck_ = false;
+    MaybeUpgradeOutdated();
+    MaybeRehandshake();
+  }
   // Timers: resync/verify steps, 2PC and promotion deadlines.
   Time next = 0;
   auto want = [&](Time t) {
@@ -325,6 +329,7 @@ void ResourceImpl::AfterInput() {
 
 void ResourceImpl::AdvanceTime(Time now) {
   if (now < now_) return;
+  if (armed_ != 0 && armed_ <= now) recheck_ = true;
   now_ = now;
   if (armed_ != 0 && armed_ <= now_) armed_ = 0;
   if (twopc_ && twopc_->deadline <= now_) {

@@ -468,11 +468,13 @@ HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
                          ((IsSource(s) && self_dmd && peer.disk > DiskState::kInconsistent) ||
                           (IsTarget(s) && peer_dmd && self.disk > DiskState::kInconsistent));
     if (reverse) {
-      const bool was_set = s == SyncStrategy::kSourceSetBitmap || s == SyncStrategy::kTargetSetBitmap;
+      const bool was_set =
+          s == SyncStrategy::kSourceSetBitmap || s == SyncStrategy::kTargetSetBitmap;
       const bool use = s == SyncStrategy::kSourceUseBitmap || s == SyncStrategy::kTargetUseBitmap;
       const bool now_source = IsTarget(s);
-      s = now_source ? (use && !was_set ? SyncStrategy::kSourceUseBitmap : SyncStrategy::kSourceSetBitmap)
-                     : (use && !was_set ? SyncStrategy::kTargetUseBitmap : SyncStrategy::kTargetSetBitmap);
+      s = now_source
+              ? (use && !was_set ? SyncStrategy::kSourceUseBitmap : SyncStrategy::kSourceSetBitmap)
+              : (use && !was_set ? SyncStrategy::kTargetUseBitmap : SyncStrategy::kTargetSetBitmap);
       other_node = -1;
       d.reason += "; Resync direction reversed by --discard-my-data. Reverting to older data!";
     }
@@ -501,11 +503,10 @@ HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
   // so both reach the same verdict.
   // A Primary whose own disk is not UpToDate serves from its peers; resyncing
   // its disk overwrites nothing the application sees.
-  const bool primary_overwritten =
-      (d.outcome == HandshakeOutcome::kBecomeTarget && self.primary &&
-       self.disk == DiskState::kUpToDate) ||
-      (d.outcome == HandshakeOutcome::kBecomeSource && peer.primary &&
-       peer.disk == DiskState::kUpToDate);
+  const bool primary_overwritten = (d.outcome == HandshakeOutcome::kBecomeTarget && self.primary &&
+                                    self.disk == DiskState::kUpToDate) ||
+                                   (d.outcome == HandshakeOutcome::kBecomeSource && peer.primary &&
+                                    peer.disk == DiskState::kUpToDate);
   const bool something_to_sync =
       d.bitmap != BitmapPrep::kUse || self.dirty_bits + peer.dirty_bits > 0;
   if (primary_overwritten && something_to_sync) {

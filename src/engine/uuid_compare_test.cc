@@ -729,7 +729,9 @@ TEST(DecideSync, RrConflictDisconnect) {
   b.dirty_bits = 8;
   HandshakeDecision d = Decide(a, b);
   EXPECT_EQ(d.outcome, HandshakeOutcome::kRrConflict);
-  EXPECT_EQ(d.reason.rfind("I shall become SyncTarget, but I am primary! (rr-conflict disconnect)", 0), 0u)
+  EXPECT_EQ(
+      d.reason.rfind("I shall become SyncTarget, but I am primary! (rr-conflict disconnect)", 0),
+      0u)
       << d.reason;
   EXPECT_EQ(DecideB(a, b, {}).outcome, HandshakeOutcome::kRrConflict);
 

@@ -254,7 +254,11 @@ void ResourceImpl::IssueWrite(AppReq& r) {
   uint64_t receivers = 0;
   for (int p = 0; p < kMaxNodes; ++p)
     if (peers_[p].exists && ShouldSendData(p, r.vol)) receivers |= 1ull << p;
-  if (uint64_t peers_mask = receivers) epoch_acks_[cur_epoch_].sent_to |= peers_mask;
+  if (receivers) {
+    if (epoch_acks_.empty() || epoch_acks_.back().first != cur_epoch_)
+      epoch_acks_.emplace_back(cur_epoch_, EpochAcks{});
+    epoch_acks_.back().second.sent_to |= receivers;
+  }
   if (v.attached && v.disk >= DiskState::kInconsistent) receivers |= 1ull << self_;
   for (int p = 0; p < kMaxNodes; ++p) {
     Peer& pr = peers_[p];
@@ -280,9 +284,7 @@ void ResourceImpl::IssueWrite(AppReq& r) {
       } else {
         r.peer_ok = true;  // protocol A: handed over to the network
       }
-      if (pr.tl.empty() || pr.tl.back().epoch != cur_epoch_)
-        pr.tl.push_back(TlEpoch{cur_epoch_, {}});
-      pr.tl.back().ranges.push_back(TlRange{r.vol, r.req.offset, r.req.length});
+      pr.tl.push_back(EpochRange{cur_epoch_, TlRange{r.vol, r.req.offset, r.req.length}});
       pr.writes_in_cur_epoch = true;
       Send(p, std::move(d));
     } else if (!pr.diskless) {
@@ -302,7 +304,8 @@ void ResourceImpl::IssueWrite(AppReq& r) {
 
 void ResourceImpl::CloseEpoch() {
   if (cur_epoch_writes_ == 0) return;
-  if (auto it = epoch_acks_.find(cur_epoch_); it != epoch_acks_.end()) it->second.closed = true;
+  if (!epoch_acks_.empty() && epoch_acks_.back().first == cur_epoch_)
+    epoch_acks_.back().second.closed = true;
   for (int p = 0; p < kMaxNodes; ++p) {
     Peer& pr = peers_[p];
     if (!pr.exists || !pr.writes_in_cur_epoch) continue;
@@ -536,7 +539,7 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
     if (!(d.receivers & (1ull << q))) MarkOutOfSync(vol, q, d.offset, d.length);
   }
   pr.rx_epoch_active[d.epoch]++;
-  pr.rx_unconfirmed[d.epoch].push_back(TlRange{vol, d.offset, d.length});
+  pr.rx_unconfirmed.push_back(EpochRange{d.epoch, TlRange{vol, d.offset, d.length}});
   uint32_t gen = pr.conn_gen;
   // Resync data or an earlier write to these blocks is still on its way to
   // the disk: keep the order (§8.3).
@@ -726,17 +729,16 @@ void ResourceImpl::OnWriteAck(int peer, const WriteAck& a) {
 // acknowledged in batches of 64 so the hot path stays cheap.
 void ResourceImpl::FlushPeerAcks(bool force_clean) {
   while (!epoch_acks_.empty()) {
-    auto it = epoch_acks_.begin();
-    const EpochAcks& ea = it->second;
+    const EpochAcks& ea = epoch_acks_.front().second;
     if (!ea.closed || (ea.sent_to & ~(ea.acked | ea.lost)) != 0) break;
-    uint32_t e = it->first;
+    uint32_t e = epoch_acks_.front().first;
     if (ea.lost) {
       PeerAck m{e, ea.sent_to, ea.acked};
       for (int p = 0; p < kMaxNodes; ++p)
         if ((ea.acked & (1ull << p)) && peers_[p].conn == ConnState::kConnected) Send(p, m);
     }
     clean_final_upto_ = e;
-    epoch_acks_.erase(it);
+    epoch_acks_.pop_front();
   }
   if (clean_final_upto_ > clean_acked_sent_ &&
       (force_clean || clean_final_upto_ - clean_acked_sent_ >= 64)) {
@@ -751,17 +753,19 @@ void ResourceImpl::FlushPeerAcks(bool force_clean) {
 void ResourceImpl::OnPeerAck(int peer, const PeerAck& m) {
   auto& un = peers_[peer].rx_unconfirmed;
   if (m.sent_to == 0) {
-    un.erase(un.begin(), un.upper_bound(m.epoch));
+    while (!un.empty() && un.front().epoch <= m.epoch) un.pop_front();
     return;
   }
-  auto it = un.find(m.epoch);
-  if (it == un.end()) return;
   uint64_t missing = m.sent_to & ~m.acked;
-  for (int q = 0; q < kMaxNodes; ++q) {
-    if (q == self_ || !(missing & (1ull << q)) || !IsDiskfulPeer(q)) continue;
-    for (const TlRange& r : it->second) MarkOutOfSync(r.vol, q, r.offset, r.length);
+  for (const EpochRange& er : un) {
+    if (er.epoch != m.epoch) continue;
+    for (int q = 0; q < kMaxNodes; ++q)
+      if (q != self_ && (missing & (1ull << q)) && IsDiskfulPeer(q))
+        MarkOutOfSync(er.range.vol, q, er.range.offset, er.range.length);
   }
-  un.erase(it);
+  un.erase(std::remove_if(un.begin(), un.end(),
+                          [&](const EpochRange& er) { return er.epoch == m.epoch; }),
+           un.end());
 }
 
 // The Primary is gone before it told us who got its last writes: under
@@ -769,10 +773,10 @@ void ResourceImpl::OnPeerAck(int peer, const PeerAck& m) {
 // blocks towards everyone and resyncing in either direction is safe.
 void ResourceImpl::UnconfirmedTowardsOthers(int peer) {
   auto& un = peers_[peer].rx_unconfirmed;
-  for (auto& [e, ranges] : un)
+  for (const EpochRange& er : un)
     for (int q = 0; q < kMaxNodes; ++q) {
       if (q == peer || q == self_ || !IsDiskfulPeer(q)) continue;
-      for (const TlRange& r : ranges) MarkOutOfSync(r.vol, q, r.offset, r.length);
+      MarkOutOfSync(er.range.vol, q, er.range.offset, er.range.length);
     }
   un.clear();
 }
@@ -781,8 +785,8 @@ void ResourceImpl::UnconfirmedTowardsOthers(int peer) {
 // is out of sync towards that peer, even if a write ack came (§3.2).
 void ResourceImpl::ConnectionLostWrites(int peer) {
   Peer& pr = peers_[peer];
-  for (const TlEpoch& e : pr.tl)
-    for (const TlRange& r : e.ranges) MarkOutOfSync(r.vol, peer, r.offset, r.length);
+  for (const EpochRange& er : pr.tl)
+    MarkOutOfSync(er.range.vol, peer, er.range.offset, er.range.length);
   pr.tl.clear();
   pr.writes_in_cur_epoch = false;
   for (auto& [e, ea] : epoch_acks_)

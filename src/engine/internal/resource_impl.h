@@ -141,9 +141,12 @@ struct PeerDevice {
   uint64_t ov_end = 0;
 };
 
-struct TlEpoch {
+// A written range and the epoch it belongs to. Epochs only grow, so the
+// transfer log and the unconfirmed list are flat queues ordered by epoch
+// (no allocation per epoch on the write path).
+struct EpochRange {
   uint32_t epoch = 0;
-  std::vector<TlRange> ranges;
+  TlRange range;
 };
 
 // Who an epoch of our writes went to and who acknowledged it (peer-acks).
@@ -179,7 +182,7 @@ struct Peer {
   Time standalone_drop_at = 0;
   std::vector<PeerDevice> dev;  // by volume index
   // Transfer log (we are the writer): epochs sent and not yet barrier-acked.
-  std::deque<TlEpoch> tl;
+  std::deque<EpochRange> tl;
   uint32_t last_epoch_sent = 0;  // last epoch with writes to this peer
   uint32_t last_barrier_acked = 0;
   bool writes_in_cur_epoch = false;
@@ -194,7 +197,7 @@ struct Peer {
   std::deque<ResyncRequest> rs_waiting;  // requests waiting for a dagtag
   // Writes received from this peer (as Primary) whose peer-ack has not come:
   // epoch -> ranges (§3.6).
-  std::map<uint32_t, std::vector<TlRange>> rx_unconfirmed;
+  std::deque<EpochRange> rx_unconfirmed;
   Time last_rx = 0;
   Time ping_sent = 0;
   std::unordered_map<uint64_t, uint64_t> reads;  // our read request id -> app seq
@@ -449,9 +452,9 @@ class ResourceImpl {
   std::vector<uint64_t> flushes_;                         // flush reqs waiting for barrier acks
   std::vector<std::pair<uint64_t, bool>> pending_close_;  // demote after flush
   uint32_t cur_epoch_ = 1;
-  std::map<uint32_t, EpochAcks> epoch_acks_;
-  uint32_t clean_final_upto_ = 0;  // epochs up to here final and complete
-  uint32_t clean_acked_sent_ = 0;  // last clean PeerAck sent
+  std::deque<std::pair<uint32_t, EpochAcks>> epoch_acks_;  // by epoch, ascending
+  uint32_t clean_final_upto_ = 0;                          // epochs up to here final and complete
+  uint32_t clean_acked_sent_ = 0;                          // last clean PeerAck sent
   uint32_t cur_epoch_writes_ = 0;
   uint64_t dagtag_ = 0;
   bool have_quorum_ = true;
@@ -467,6 +470,9 @@ class ResourceImpl {
   Time next_tick_ = 0;
   Time next_resync_step_ = 0;
   Time armed_ = 0;
+  // Re-run the state/time based checks (re-handshake, lost-peer
+  // re-evaluation) after this input: a timer fired or a round decided.
+  bool recheck_ = false;
   bool down_ = false;
 };
 
