@@ -111,6 +111,22 @@ void ResourceImpl::WriteMd(int vol, uint64_t offset, Bytes data, std::function<v
   });
 }
 
+void ResourceImpl::FlushData(int vol, std::function<void()> then) {
+  if (!volumes_[vol].attached) {
+    if (then) then();
+    return;
+  }
+  DiskIo io;
+  io.vnr = volumes_[vol].vnr;
+  io.area = DiskArea::kData;
+  io.op = DiskOp::kFlush;
+  SubmitIo(std::move(io), [this, vol, then = std::move(then)](bool ok, SharedBytes) {
+    if (!ok) OnLocalDiskError(vol);
+    if (then) then();
+    AfterInput();
+  });
+}
+
 void ResourceImpl::WriteSuperblock(int vol, std::function<void()> then) {
   Volume& v = volumes_[vol];
   if (!v.attached) {
@@ -183,8 +199,13 @@ bool ResourceImpl::AlTryBeginHot(int vol, uint64_t offset, uint64_t length) {
   if (!v.attached) return true;
   uint32_t first = static_cast<uint32_t>(offset / kAlExtentBytes);
   uint32_t last = static_cast<uint32_t>((offset + length - 1) / kAlExtentBytes);
-  for (uint32_t e = first; e <= last; ++e)
+  for (uint32_t e = first; e <= last; ++e) {
     if (!v.al_index.count(e)) return false;
+    // Not hot until the transaction that activates it is durable.
+    if (!v.al_pending.empty() &&
+        std::find(v.al_pending.begin(), v.al_pending.end(), e) != v.al_pending.end())
+      return false;
+  }
   for (uint32_t e = first; e <= last; ++e) {
     uint32_t slot = v.al_index[e];
     if (v.al_refs[slot]++ == 0) {
@@ -238,6 +259,7 @@ void ResourceImpl::AlWriteNext(int vol) {
   if (v.al_writing || v.al_want.empty() || !v.attached) return;
   AlTransaction tr;
   std::vector<uint32_t> still_wanted;
+  bool evicted = false;
   for (uint32_t e : v.al_want) {
     if (v.al_index.count(e)) continue;
     if (tr.updates.size() >= kAlMaxUpdates) {
@@ -256,6 +278,7 @@ void ResourceImpl::AlWriteNext(int vol) {
       v.al_lru.pop_front();
       v.al_lru_pos.erase(static_cast<uint32_t>(slot));
       v.al_index.erase(v.al_slots[slot]);
+      evicted = true;
     }
     if (slot < 0) {
       still_wanted.push_back(e);
@@ -267,6 +290,7 @@ void ResourceImpl::AlWriteNext(int vol) {
     v.al_lru.push_back(static_cast<uint32_t>(slot));
     v.al_lru_pos[static_cast<uint32_t>(slot)] = std::prev(v.al_lru.end());
     tr.updates.emplace_back(static_cast<uint16_t>(slot), e);
+    v.al_pending.push_back(e);
   }
   v.al_want = std::move(still_wanted);
   if (tr.updates.empty()) {
@@ -286,17 +310,28 @@ void ResourceImpl::AlWriteNext(int vol) {
   v.al_next_slot_in_ring = (v.al_next_slot_in_ring + 1) % v.sb.al_ring_slots;
   v.al_writing = true;
   Bytes block = EncodeAlTransaction(tr);
-  WriteDirtyBitmapPages(vol, [this, vol, pos, block = std::move(block)]() mutable {
-    if (!volumes_[vol].attached) return;
-    WriteMd(vol, pos, std::move(block), [this, vol] {
-      Volume& vv = volumes_[vol];
-      vv.al_writing = false;
-      auto waiters = std::move(vv.al_waiters);
-      vv.al_waiters.clear();
-      for (auto& w : waiters) w();
-      AlWriteNext(vol);
+  // An evicted extent leaves the AL: its completed writes must be durable
+  // first (DRBD writes the transaction with PREFLUSH), then its bitmap pages,
+  // then the transaction itself.
+  auto write_tr = [this, vol, pos, block = std::move(block)]() mutable {
+    WriteDirtyBitmapPages(vol, [this, vol, pos, block = std::move(block)]() mutable {
+      if (!volumes_[vol].attached) return;
+      WriteMd(vol, pos, std::move(block), [this, vol] {
+        Volume& vv = volumes_[vol];
+        vv.al_writing = false;
+        vv.al_pending.clear();
+        auto waiters = std::move(vv.al_waiters);
+        vv.al_waiters.clear();
+        for (auto& w : waiters) w();
+        AlWriteNext(vol);
+      });
     });
-  });
+  };
+  if (evicted) {
+    FlushData(vol, std::move(write_tr));
+  } else {
+    write_tr();
+  }
 }
 
 void ResourceImpl::AlInitRing(int vol, std::function<void()> then) {

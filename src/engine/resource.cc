@@ -453,14 +453,17 @@ void ResourceImpl::Detach(uint64_t cookie, VolumeNr vnr) {
   SetDisk(vol, DiskState::kDetaching);
   v.sb.flags |= kMdAlClean;
   if (role_ != Role::kPrimary) v.sb.flags &= ~kMdCrashedPrimary;
-  WriteDirtyBitmapPages(vol, [this, vol, cookie] {
-    WriteSuperblock(vol, [this, vol, cookie] {
-      Volume& vv = volumes_[vol];
-      vv.attached = false;
-      SetDisk(vol, DiskState::kDiskless);
-      Done(cookie, SsCode::kSuccess);
-      dirty_ = true;
-      AfterInput();
+  // The AL is declared clean: every completed write must be durable first.
+  FlushData(vol, [this, vol, cookie] {
+    WriteDirtyBitmapPages(vol, [this, vol, cookie] {
+      WriteSuperblock(vol, [this, vol, cookie] {
+        Volume& vv = volumes_[vol];
+        vv.attached = false;
+        SetDisk(vol, DiskState::kDiskless);
+        Done(cookie, SsCode::kSuccess);
+        dirty_ = true;
+        AfterInput();
+      });
     });
   });
   AfterInput();
@@ -579,12 +582,14 @@ void ResourceImpl::DetachAllForDown(uint64_t cookie) {
     v.sb.flags |= kMdAlClean;
     v.sb.flags &= ~(kMdCrashedPrimary | kMdPrimaryInd);
     int vi = static_cast<int>(vol);
-    WriteDirtyBitmapPages(vi, [this, vi, cookie, left] {
-      WriteSuperblock(vi, [this, vi, cookie, left] {
-        volumes_[vi].attached = false;
-        SetDisk(vi, DiskState::kDiskless);
-        if (--*left == 0) Done(cookie, SsCode::kSuccess);
-        AfterInput();
+    FlushData(vi, [this, vi, cookie, left] {
+      WriteDirtyBitmapPages(vi, [this, vi, cookie, left] {
+        WriteSuperblock(vi, [this, vi, cookie, left] {
+          volumes_[vi].attached = false;
+          SetDisk(vi, DiskState::kDiskless);
+          if (--*left == 0) Done(cookie, SsCode::kSuccess);
+          AfterInput();
+        });
       });
     });
   }

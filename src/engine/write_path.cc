@@ -848,6 +848,7 @@ void ResourceImpl::OnLocalDiskError(int vol) {
   v.al_waiters.clear();
   v.al_want.clear();
   v.al_writing = false;
+  v.al_pending.clear();
   for (auto& w : waiters) w();
   auto sbw = std::move(v.sb_waiters);
   v.sb_waiters.clear();

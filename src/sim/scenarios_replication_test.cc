@@ -1365,8 +1365,7 @@ TEST_F(Scenario, S44_AlStressCrashesProtocolC) {
   AlStressRun();
 }
 
-// DISABLED (known engine gap, issue 2): protocol A: a torn block outside the applied AL extents is not resynced after the Primary crash.
-TEST_F(Scenario, DISABLED_S44_AlStressCrashesProtocolA) {
+TEST_F(Scenario, S44_AlStressCrashesProtocolA) {
   Make(AlStressOptions(engine::WireProtocol::kA));
   AlStressRun();
 }

@@ -98,6 +98,7 @@ struct Volume {
   uint32_t al_context_cursor = 0;
   bool al_writing = false;
   std::vector<uint32_t> al_want;                  // extents waiting for activation
+  std::vector<uint32_t> al_pending;  // activated by the transaction in flight: not hot yet
   std::vector<std::function<void()>> al_waiters;  // run after the next transaction
   bool sb_writing = false;
   bool sb_dirty_again = false;
@@ -413,6 +414,8 @@ class ResourceImpl {
   void AlWriteNext(int vol);
   void AlInitRing(int vol, std::function<void()> then);
   void WriteMd(int vol, uint64_t offset, Bytes data, std::function<void()> then);
+  // Makes every completed data write of the volume durable, then `then`.
+  void FlushData(int vol, std::function<void()> then);
   bool BlocksBusy(int vol, uint64_t offset, uint64_t length) const;
   void BusyAdd(int vol, uint64_t offset, uint64_t length);
   void BusyRelease(int vol, uint64_t offset, uint64_t length);
