@@ -418,14 +418,7 @@ void ResourceImpl::MaybeFinishHandshake(int p) {
   pr.discard_my_data = false;
   pr.reconnect = false;
   pr.lost_as_primary = false;
-  if (handshaking_ == 0 && !frozen_.empty()) {
-    auto held = std::move(frozen_);
-    frozen_.clear();
-    for (uint64_t seq : held) {
-      auto it = reqs_.find(seq);
-      if (it != reqs_.end()) StartRequest(it->second);
-    }
-  }
+  ReleaseFrozenWrites();
   dirty_ = true;
 }
 
@@ -643,14 +636,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   }
   if (!pr.disconnect_done.empty()) FinishDisconnect(p);
   RetryWaitingResyncRequests();
-  if (handshaking_ == 0 && !frozen_.empty()) {
-    auto held = std::move(frozen_);
-    frozen_.clear();
-    for (uint64_t seq : held) {
-      auto it = reqs_.find(seq);
-      if (it != reqs_.end()) StartRequest(it->second);
-    }
-  }
+  ReleaseFrozenWrites();
   dirty_ = true;
 }
 

@@ -72,6 +72,16 @@ void ResourceImpl::SubmitIo(DiskIo io, std::function<void(bool, SharedBytes)> do
   Emit(std::move(io));
 }
 
+void ResourceImpl::ReadLocal(int vol, uint64_t offset, uint32_t length,
+                             std::function<void(bool, SharedBytes)> done) {
+  DiskIo io;
+  io.vnr = volumes_[vol].vnr;
+  io.op = DiskOp::kRead;
+  io.offset = offset;
+  io.length = length;
+  SubmitIo(std::move(io), std::move(done));
+}
+
 // disk-timeout (§2.4): a backing device that stops completing I/O is
 // detached; what waited for it fails over to the peers. A completion that
 // arrives later is ignored.

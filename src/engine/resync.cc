@@ -229,22 +229,18 @@ void ResourceImpl::ResyncStep(int p, int vol) {
       // Checksum-based resync: send a digest of our block; identical blocks
       // are not transferred (§8.5).
       rq.kind = static_cast<uint8_t>(ResyncKind::kChecksum);
-      DiskIo io;
-      io.vnr = v.vnr;
-      io.op = DiskOp::kRead;
-      io.offset = rq.offset;
-      io.length = rq.length;
       uint32_t gen = peers_[p].conn_gen;
-      SubmitIo(std::move(io), [this, p, gen, rq, vol](bool ok, SharedBytes data) mutable {
-        if (peers_[p].conn_gen != gen) return;
-        if (ok && data) {
-          rq.digest = Checksum64(*data);
-        } else {
-          if (!ok) OnLocalDiskError(vol);
-          rq.kind = static_cast<uint8_t>(ResyncKind::kData);
-        }
-        Send(p, rq);
-      });
+      ReadLocal(vol, rq.offset, rq.length,
+                [this, p, gen, rq, vol](bool ok, SharedBytes data) mutable {
+                  if (peers_[p].conn_gen != gen) return;
+                  if (ok && data) {
+                    rq.digest = Checksum64(*data);
+                  } else {
+                    if (!ok) OnLocalDiskError(vol);
+                    rq.kind = static_cast<uint8_t>(ResyncKind::kData);
+                  }
+                  Send(p, rq);
+                });
     } else {
       Send(p, rq);
     }
@@ -301,12 +297,7 @@ void ResourceImpl::ServeResyncRequest(int p, const ResyncRequest& m) {
   // Read only after local writes to the block have landed, so the reply is
   // never older than data already sent to the target.
   WhenNotBusy(vol, m.offset, m.length, [this, p, vol, gen, m] {
-    DiskIo io;
-    io.vnr = volumes_[vol].vnr;
-    io.op = DiskOp::kRead;
-    io.offset = m.offset;
-    io.length = m.length;
-    SubmitIo(std::move(io), [this, p, vol, gen, m](bool ok, SharedBytes data) {
+    ReadLocal(vol, m.offset, m.length, [this, p, vol, gen, m](bool ok, SharedBytes data) {
       if (!ok) OnLocalDiskError(vol);
       if (peers_[p].conn_gen != gen) return;
       ResyncReply r;
@@ -512,13 +503,8 @@ void ResourceImpl::OnVerifyRequest(int p, const VerifyRequest& m) {
   int vol = VolIndex(VolumeNr(m.vnr));
   if (vol < 0 || !volumes_[vol].attached) return;
   if (peers_[p].dev[vol].repl == ReplState::kEstablished) SetRepl(p, vol, ReplState::kVerifyT);
-  DiskIo io;
-  io.vnr = volumes_[vol].vnr;
-  io.op = DiskOp::kRead;
-  io.offset = m.offset;
-  io.length = m.length;
   uint32_t gen = peers_[p].conn_gen;
-  SubmitIo(std::move(io), [this, p, vol, gen, m](bool ok, SharedBytes data) {
+  ReadLocal(vol, m.offset, m.length, [this, p, vol, gen, m](bool ok, SharedBytes data) {
     if (!ok) OnLocalDiskError(vol);
     if (peers_[p].conn_gen != gen) return;
     VerifyReply r;
@@ -534,13 +520,8 @@ void ResourceImpl::OnVerifyReply(int p, const VerifyReply& m) {
   int vol = VolIndex(VolumeNr(m.vnr));
   if (vol < 0 || !volumes_[vol].attached) return;
   // Online verify never blocks application I/O: it compares what is there.
-  DiskIo io;
-  io.vnr = volumes_[vol].vnr;
-  io.op = DiskOp::kRead;
-  io.offset = m.offset;
-  io.length = m.length;
   uint32_t gen = peers_[p].conn_gen;
-  SubmitIo(std::move(io), [this, p, vol, gen, m](bool ok, SharedBytes data) {
+  ReadLocal(vol, m.offset, m.length, [this, p, vol, gen, m](bool ok, SharedBytes data) {
     if (!ok) OnLocalDiskError(vol);
     if (peers_[p].conn_gen != gen) return;
     PeerDevice& d = peers_[p].dev[vol];

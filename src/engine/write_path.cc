@@ -361,7 +361,6 @@ void ResourceImpl::MaybeComplete(uint64_t seq) {
   if (r.req.op == AppOp::kRead) return;  // reads complete in their own callbacks
   bool ok = r.local_ok || r.peer_ok;
   if (r.req.op == AppOp::kFlush && !ok) ok = HasUpToDateData(r.vol);
-  if (opts_.quorum != kQuorumOff) UpdateQuorum();
   IoStatus st = ok ? IoStatus::kOk : IoStatus::kIoError;
   if (ok && r.req.op != AppOp::kRead && opts_.quorum != kQuorumOff && !have_quorum_)
     st = IoStatus::kIoError;
@@ -393,12 +392,7 @@ void ResourceImpl::IssueRead(AppReq& r) {
   r.submitted = true;
   const uint64_t seq = r.seq;
   if (v.attached && v.disk == DiskState::kUpToDate) {
-    DiskIo io;
-    io.vnr = v.vnr;
-    io.op = DiskOp::kRead;
-    io.offset = r.req.offset;
-    io.length = r.req.length;
-    SubmitIo(std::move(io), [this, seq](bool ok, SharedBytes data) {
+    ReadLocal(r.vol, r.req.offset, r.req.length, [this, seq](bool ok, SharedBytes data) {
       auto it = reqs_.find(seq);
       if (it == reqs_.end()) return;
       if (ok) return CompleteReq(seq, IoStatus::kOk, std::move(data));
@@ -444,15 +438,10 @@ void ResourceImpl::OnReadRequest(int peer, const ReadRequest& m) {
   Volume& v = volumes_[vol];
   if (!v.attached || v.disk != DiskState::kUpToDate || m.offset + m.length > v.size_bytes)
     return reply_fail();
-  DiskIo io;
-  io.vnr = v.vnr;
-  io.op = DiskOp::kRead;
-  io.offset = m.offset;
-  io.length = m.length;
   uint32_t gen = peers_[peer].conn_gen;
   uint16_t vnr = m.vnr;
   uint64_t id = m.id;
-  SubmitIo(std::move(io), [this, peer, gen, vnr, id, vol](bool ok, SharedBytes data) {
+  ReadLocal(vol, m.offset, m.length, [this, peer, gen, vnr, id, vol](bool ok, SharedBytes data) {
     if (!ok) OnLocalDiskError(vol);
     if (peers_[peer].conn_gen != gen) return;
     ReadReply rr;
@@ -830,6 +819,8 @@ void ResourceImpl::OnLocalDiskError(int vol) {
   EmitEvent("local disk I/O error: detaching volume " + std::to_string(v.vnr.value()));
   v.attached = false;
   SetDisk(vol, DiskState::kFailed);
+  // Requests completed below must see quorum as it is without this disk.
+  UpdateQuorum();
   // A Primary whose own disk failed starts a new generation at its next
   // write; its peers persist it (§5.2).
   if (role_ == Role::kPrimary) {
@@ -862,6 +853,16 @@ void ResourceImpl::FailIoNoQuorum() {
   suspended_quorum_ = false;
   dirty_ = true;
   for (uint64_t seq : held) CompleteReq(seq, IoStatus::kIoError);
+}
+
+void ResourceImpl::ReleaseFrozenWrites() {
+  if (handshaking_ != 0 || frozen_.empty()) return;
+  auto held = std::move(frozen_);
+  frozen_.clear();
+  for (uint64_t seq : held) {
+    auto it = reqs_.find(seq);
+    if (it != reqs_.end()) StartRequest(it->second);
+  }
 }
 
 void ResourceImpl::ResumeSuspended() {

@@ -97,7 +97,7 @@ struct Volume {
   uint32_t al_next_slot_in_ring = 0;
   uint32_t al_context_cursor = 0;
   bool al_writing = false;
-  std::vector<uint32_t> al_want;                  // extents waiting for activation
+  std::vector<uint32_t> al_want;     // extents waiting for activation
   std::vector<uint32_t> al_pending;  // activated by the transaction in flight: not hot yet
   std::vector<std::function<void()>> al_waiters;  // run after the next transaction
   bool sb_writing = false;
@@ -283,6 +283,9 @@ class ResourceImpl {
   void ArmTimerAt(Time t);
   uint64_t NewIoId() { return ++io_seq_; }
   void SubmitIo(DiskIo io, std::function<void(bool, SharedBytes)> done);
+  // Reads [offset, offset+length) of the volume's data area.
+  void ReadLocal(int vol, uint64_t offset, uint32_t length,
+                 std::function<void(bool, SharedBytes)> done);
   int VolIndex(VolumeNr vnr) const;
   bool ValidPeer(NodeId id) const;
   void AfterInput();
@@ -333,6 +336,8 @@ class ResourceImpl {
   void OnReadReply(int peer, const ReadReply& r);
   void FailIoNoQuorum();
   void ResumeSuspended();
+  // Starts the application writes held while a handshake was in progress.
+  void ReleaseFrozenWrites();
   bool WriteAllowed(IoStatus* why) const;
   void ConnectionLostWrites(int peer);
   void OnLocalDiskError(int vol);
