@@ -23,11 +23,11 @@ enum class BlockOp : uint8_t { kRead, kWrite, kFlush, kTrim, kWriteZeroes };
 
 struct BlockRequest {
   BlockOp op = BlockOp::kRead;
-  uint64_t offset = 0;  // bytes
-  uint32_t length = 0;  // bytes; 0 for kFlush
-  bool fua = false;     // kWrite, kWriteZeroes: durable on all replicas when complete
+  uint64_t offset = 0;   // bytes
+  uint32_t length = 0;   // bytes; 0 for kFlush
+  bool fua = false;      // kWrite, kWriteZeroes: durable on all replicas when complete
   bool no_hole = false;  // kWriteZeroes: allocate, do not punch
-  SharedBytes data;     // kWrite: exactly `length` bytes
+  SharedBytes data;      // kWrite: exactly `length` bytes
 };
 
 struct BlockResult {

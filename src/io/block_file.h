@@ -42,8 +42,8 @@ class BlockFile {
   void Read(uint64_t offset, uint32_t len, Done done);
   void Write(uint64_t offset, SharedBytes data, bool fua, Done done);
   void Flush(Done done);
-  void Trim(uint64_t offset, uint64_t len, Done done);     // reads back zeroes
-  void Zeroes(uint64_t offset, uint64_t len, Done done);   // allocated zeroes
+  void Trim(uint64_t offset, uint64_t len, Done done);    // reads back zeroes
+  void Zeroes(uint64_t offset, uint64_t len, Done done);  // allocated zeroes
 
   // Synchronous helpers for create-md and start-up (before the loop runs).
   [[nodiscard]] Result<Bytes> ReadSync(uint64_t offset, uint64_t len);

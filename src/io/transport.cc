@@ -140,8 +140,8 @@ Result<bool> Transport::Start() {
   if (!ec) acceptor_->bind(options_.listen, ec);
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    std::string where = options_.listen.address().to_string() + ":" +
-                        std::to_string(options_.listen.port());
+    std::string where =
+        options_.listen.address().to_string() + ":" + std::to_string(options_.listen.port());
     acceptor_.reset();
     return Error{Errc::kIoError, "cannot listen on " + where + ": " + ec.message()};
   }
@@ -303,7 +303,8 @@ asio::awaitable<void> Transport::HandleAccepted(tcp::socket sock) {
   if (!*alive) co_return;
   if (!peer.ok()) {
     ++stats_.handshakes_failed;
-    Logf(LogLevel::kInfo, "{}: refused incoming connection: {}", options_.resource, peer.error().message);
+    Logf(LogLevel::kInfo, "{}: refused incoming connection: {}", options_.resource,
+         peer.error().message);
     s->Close();
     co_return;
   }
@@ -341,7 +342,7 @@ asio::awaitable<void> Transport::DialLoop(uint8_t peer, uint64_t gen) {
         if (!r.ok()) {
           ++stats_.handshakes_failed;
           Logf(LogLevel::kInfo, "{}: handshake with node {} failed: {}", options_.resource, peer,
-                    r.error().message);
+               r.error().message);
         }
         s->Close();
         ok = false;
@@ -360,9 +361,8 @@ asio::awaitable<void> Transport::DialLoop(uint8_t peer, uint64_t gen) {
   if (*alive) link->backoff = options_.min_backoff;
 }
 
-asio::awaitable<Result<uint8_t>> Transport::Handshake(std::shared_ptr<Stream> s,
-                                                      int expected_peer, engine::StreamKind kind,
-                                                      bool dialer) {
+asio::awaitable<Result<uint8_t>> Transport::Handshake(std::shared_ptr<Stream> s, int expected_peer,
+                                                      engine::StreamKind kind, bool dialer) {
   std::shared_ptr<bool> alive = alive_;
   // A deadline: a peer that stalls the handshake is closed.
   auto deadline = std::make_shared<asio::steady_timer>(ctx_, options_.handshake_timeout);
@@ -399,9 +399,8 @@ asio::awaitable<Result<uint8_t>> Transport::Handshake(std::shared_ptr<Stream> s,
     co_return Error{Errc::kRefused, "peer is for resource '" + hello->resource + "'"};
   }
   if (hello->peer_node_id != options_.self) {
-    co_return Error{Errc::kRefused,
-                    "peer expects node " + std::to_string(hello->peer_node_id) + ", we are " +
-                        std::to_string(options_.self)};
+    co_return Error{Errc::kRefused, "peer expects node " + std::to_string(hello->peer_node_id) +
+                                        ", we are " + std::to_string(options_.self)};
   }
   Link* link = FindLink(hello->node_id);
   if (!link) {
@@ -501,8 +500,8 @@ asio::awaitable<void> Transport::ReadLoop(uint8_t peer, uint64_t gen, std::share
     }
     if (type == engine::MsgType::kPingAck) continue;
     if (engine::StreamFor(type) != s->kind) {
-      Fail(peer, gen, std::string("protocol error: ") + engine::MsgTypeName(type) +
-                          " on the wrong stream");
+      Fail(peer, gen,
+           std::string("protocol error: ") + engine::MsgTypeName(type) + " on the wrong stream");
       co_return;
     }
     if (!link->up) {

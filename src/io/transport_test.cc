@@ -87,7 +87,8 @@ TEST_F(TransportTest, WrongSecretNeverConnects) {
   ASSERT_TRUE(b.Start().ok());
   a.SetWant(1, true);
   b.SetWant(0, true);
-  EXPECT_TRUE(RunUntil([&] { return a.stats().handshakes_failed + b.stats().handshakes_failed >= 4; }));
+  EXPECT_TRUE(
+      RunUntil([&] { return a.stats().handshakes_failed + b.stats().handshakes_failed >= 4; }));
   EXPECT_FALSE(a.IsUp(1));
   EXPECT_FALSE(b.IsUp(0));
   EXPECT_TRUE(ra.events.empty());

@@ -85,8 +85,7 @@ void Uring::Read(int fd, void* buf, uint32_t len, uint64_t offset, Callback cb) 
   Queue(sqe, std::move(cb));
 }
 
-void Uring::Write(int fd, const void* buf, uint32_t len, uint64_t offset, bool dsync,
-                  Callback cb) {
+void Uring::Write(int fd, const void* buf, uint32_t len, uint64_t offset, bool dsync, Callback cb) {
   io_uring_sqe* sqe = GetSqe();
   io_uring_prep_write(sqe, fd, buf, len, offset);
   if (dsync) sqe->rw_flags = RWF_DSYNC;
