@@ -87,7 +87,9 @@ struct HostConfig {
 // A `host NAME [address ...];` entry of a `connection` section.
 struct ConnectionHost {
   std::string name;
-  Address address;  // Empty() when the `on` section's address is used
+  // Empty() when the `on` section's address is used; then a non-zero port
+  // (`host b port 7002;`) replaces only the port.
+  Address address;
   bool operator==(const ConnectionHost&) const = default;
 };
 

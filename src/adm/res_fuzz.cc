@@ -65,6 +65,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 extern "C" size_t TandemFuzzSeeds(std::vector<std::vector<uint8_t>>* out) {
   for (const char* s : kSeeds) {
     const std::string_view v(s);
+    // The seeds must be valid, or the mutations would mostly test the lexer.
+    auto parsed = tandem::adm::ParseResString(v, kFile);
+    TANDEM_CHECK_MSG(parsed.ok(), parsed.ok() ? "" : parsed.error().message.c_str());
     out->emplace_back(v.begin(), v.end());
   }
   return std::size(kSeeds);

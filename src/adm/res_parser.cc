@@ -474,8 +474,8 @@ class Builder {
         if (i < c.args.size() && c.args[i].text == "port") {
           uint64_t port = 0;
           if (i + 2 != c.args.size() || !ParseDecimal(c.args[i + 1].text, 65535, &port) ||
-              port == 0 || h.address.Empty()) {
-            return Fail(c.line(), "expected 'host NAME address ADDR:PORT [port N]'");
+              port == 0) {
+            return Fail(c.line(), "expected 'host NAME [address ADDR:PORT] [port N]'");
           }
           h.address.port = static_cast<uint16_t>(port);
           i += 2;
@@ -673,6 +673,9 @@ class Builder {
         }
       }
     }
+    // Canonical order, so that the order of sections in the input does not matter.
+    std::stable_sort(res.ignored.begin(), res.ignored.end(),
+                     [](const Setting& a, const Setting& b) { return a.key < b.key; });
     if (const std::string err = res.options.Validate(); !err.empty()) {
       return Fail(line, rname + ": " + err);
     }

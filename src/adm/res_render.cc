@@ -155,7 +155,11 @@ std::string RenderResource(const ResResource& r) {
     out += "  connection {\n";
     for (const auto& h : c.hosts) {
       out += "    host " + QuoteIfNeeded(h.name);
-      if (!h.address.Empty()) out += " address " + h.address.ToString();
+      if (!h.address.Empty()) {
+        out += " address " + h.address.ToString();
+      } else if (h.address.port != 0) {
+        out += " port " + std::to_string(h.address.port);  // the `on` section's host
+      }
       out += ";\n";
     }
     if (!c.net.empty()) {
