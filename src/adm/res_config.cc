@@ -28,6 +28,20 @@ std::string Device::EffectivePath() const {
   return "";
 }
 
+int Device::EffectiveMinor() const {
+  if (minor >= 0) return minor;
+  constexpr std::string_view kPrefix = "/dev/drbd";
+  if (path.size() <= kPrefix.size() || path.size() > kPrefix.size() + 7 ||
+      path.compare(0, kPrefix.size(), kPrefix) != 0)
+    return -1;
+  int v = 0;
+  for (size_t i = kPrefix.size(); i < path.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(path[i]))) return -1;
+    v = v * 10 + (path[i] - '0');
+  }
+  return v;
+}
+
 std::string Address::ToString() const {
   const std::string hp = family == "ipv6" ? "[" + host + "]" : host;
   const std::string prefix = family == "ipv4" ? "" : family + " ";
@@ -49,6 +63,8 @@ bool ResResource::operator==(const ResResource& o) const {
 }
 
 Result<const HostConfig*> FindHost(const ResResource& res, std::string_view host_name) {
+  const std::string at =
+      res.where.file.empty() ? "" : res.where.file + ":" + std::to_string(res.where.line) + ": ";
   for (const auto& h : res.hosts) {
     if (IEquals(h.name, host_name)) return &h;
   }
@@ -59,7 +75,7 @@ Result<const HostConfig*> FindHost(const ResResource& res, std::string_view host
     names += h.name;
     if (!host_name.empty() && IEquals(ShortName(h.name), ShortName(host_name))) {
       if (found != nullptr) {
-        return MakeError(Errc::kInvalidArgument, "resource '" + res.name + "': host name '" +
+        return MakeError(Errc::kInvalidArgument, at + "resource '" + res.name + "': host name '" +
                                                      std::string(host_name) + "' matches both '" +
                                                      found->name + "' and '" + h.name +
                                                      "'; use --node with the full name");
@@ -68,7 +84,8 @@ Result<const HostConfig*> FindHost(const ResResource& res, std::string_view host
     }
   }
   if (found != nullptr) return found;
-  return MakeError(Errc::kNotFound, "resource '" + res.name + "' has no 'on' section for host '" +
+  return MakeError(Errc::kNotFound, at + "resource '" + res.name +
+                                        "' has no 'on' section for host '" +
                                         std::string(host_name) + "' (hosts: " + names + ")");
 }
 

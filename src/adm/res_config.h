@@ -41,6 +41,8 @@ struct Device {
   bool Empty() const { return path.empty() && minor < 0; }
   // The block device path: `path`, or /dev/drbd<minor> when only a minor was given.
   std::string EffectivePath() const;
+  // The minor: `minor`, or N of a path /dev/drbdN; -1 when neither says.
+  int EffectiveMinor() const;
   bool operator==(const Device&) const = default;
 };
 
@@ -149,6 +151,7 @@ Result<ResFile> ParseResDir(const std::string& dir);
 // hostname). Matches, case-insensitively: the exact name; else the short
 // names (before the first dot) of both sides. kNotFound names the resource
 // and lists its hosts; kInvalidArgument when a short name matches several.
+// Messages start with the resource's "file:line: " when it has a location.
 Result<const HostConfig*> FindHost(const ResResource& res, std::string_view host_name);
 
 // The resource called `name`, or kNotFound listing the resources of `file`.

@@ -249,6 +249,15 @@ TEST(ResVolumes, ExplicitVolumesMergeResourceAndHostValues) {
   ExpectRoundTrip(r);
 }
 
+TEST(ResVolumes, EffectiveMinor) {
+  EXPECT_EQ((Device{"/dev/drbd7", -1}).EffectiveMinor(), 7);
+  EXPECT_EQ((Device{"/dev/drbd7", 9}).EffectiveMinor(), 9);
+  EXPECT_EQ((Device{"", 4}).EffectiveMinor(), 4);
+  EXPECT_EQ((Device{"/dev/drbd", -1}).EffectiveMinor(), -1);
+  EXPECT_EQ((Device{"/dev/drbd/by-res/r0/0", -1}).EffectiveMinor(), -1);
+  EXPECT_EQ((Device{"/dev/mapper/x", -1}).EffectiveMinor(), -1);
+}
+
 TEST(ResVolumes, HostLevelValuesOutsideVolumeAreVolumeZero) {
   const ResResource r =
       ParseOne("resource r { on a { address 10.0.0.1:1; device /dev/drbd5; disk /dev/sda; } }");
@@ -462,7 +471,8 @@ TEST(ResFindHost, NoMatchListsHosts) {
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.code(), Errc::kNotFound);
   EXPECT_EQ(h.error().message,
-            "resource 'data' has no 'on' section for host 'delta' (hosts: alpha, beta, gamma)");
+            "t.res:6: resource 'data' has no 'on' section for host 'delta' (hosts: alpha, beta, "
+            "gamma)");
 }
 
 TEST(ResFindHost, AmbiguousShortName) {
@@ -606,6 +616,10 @@ const ErrorCase kErrorCases[] = {
      "resource r0 {\n device minor 0;\n on a { address 1.1.1.1:1; disk /dev/a; volume 1 { device "
      "minor 1; disk /dev/b; } }\n on b { address 1.1.1.2:1; disk /dev/a; }\n}",
      "r0.res:4: host 'b' volume 1 has no device"},
+    {"SameDeviceTwice",
+     "resource r0 {\n volume 0 { device /dev/drbd3; disk /dev/a; }\n volume 1 { device minor 3; "
+     "disk /dev/b; }\n on a { address 1.1.1.1:1; }\n}",
+     "r0.res:4: host 'a' volumes 0 and 1 use the same device /dev/drbd3"},
     {"NoVolume", "resource r0 {\n on a { address 1.1.1.1:1; }\n}",
      "r0.res:1: resource 'r0' defines no volume (no device and disk)"},
     // hosts

@@ -639,6 +639,16 @@ class Builder {
         if (v.disk.empty()) {
           return Fail(h.h.where.line, what + " has no disk (write 'disk none;' for diskless)");
         }
+        for (const auto& other : h.h.volumes) {
+          const bool same_minor = v.device.EffectiveMinor() >= 0 &&
+                                  v.device.EffectiveMinor() == other.device.EffectiveMinor();
+          if (same_minor || v.device.EffectivePath() == other.device.EffectivePath()) {
+            return Fail(h.h.where.line, "host " + Q(h.h.name) + " volumes " +
+                                            std::to_string(other.vnr.value()) + " and " +
+                                            std::to_string(v.vnr.value()) +
+                                            " use the same device " + v.device.EffectivePath());
+          }
+        }
         h.h.volumes.push_back(v);
       }
       res.hosts.push_back(h.h);
