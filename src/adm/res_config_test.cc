@@ -155,6 +155,44 @@ TEST(ResSeed003, EverythingElseKeepsDefaults) {
 
 TEST(ResSeed003, RoundTrips) { ExpectRoundTrip(ParseOne(kSeed003)); }
 
+TEST(ResSeed003, CanonicalDump) {
+  EXPECT_EQ(RenderResource(ParseOne(kSeed003)), R"(resource r0 {
+  net {
+    allow-two-primaries yes;
+    after-sb-0pri discard-zero-changes;
+    after-sb-1pri discard-secondary;
+  }
+  disk {
+    resync-rate 1000M;
+  }
+  startup {
+    become-primary-on both;
+  }
+  volume 0 {
+    device /dev/drbd0;
+    disk /dev/sdb;
+    meta-disk internal;
+  }
+  on node1.mondomaine.net {
+    address 10.0.128.1:7789;
+    volume 0 {
+      device /dev/drbd0;
+      disk /dev/sdb;
+      meta-disk internal;
+    }
+  }
+  on node2.mondomaine.net {
+    address 10.0.128.2:7789;
+    volume 0 {
+      device /dev/drbd0;
+      disk /dev/sdb;
+      meta-disk internal;
+    }
+  }
+}
+)");
+}
+
 // ---- three-node mesh ----
 
 TEST(ResMesh, NodeIdsAsGiven) {
