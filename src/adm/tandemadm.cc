@@ -94,8 +94,10 @@ int Call(const Globals& g, json::object req, json::object* out = nullptr) {
         req.contains("resource") ? std::string(req["resource"].as_string()) + ": " : "";
     return Fail(res + msg);
   }
+  // Success is silent, as with drbdadm; "nothing to do" says so.
+  const json::value* code = r->if_contains("code");
   const json::value* m = r->if_contains("message");
-  if (m && m->is_string() && !m->as_string().empty() && !g.json) {
+  if (code && code->is_int64() && code->as_int64() == 2 && m && m->is_string() && !g.json) {
     std::cout << std::string(m->as_string()) << "\n";
   }
   return 0;
@@ -200,8 +202,6 @@ bool Synced(const json::object& st) {
   return true;
 }
 
-int RunCommand(const std::string& cmd, int argc, char** argv);
-
 int Spawn(const std::vector<std::string>& args, std::string* out) {
   std::string line;
   for (const std::string& a : args) line += "'" + a + "' ";
@@ -273,10 +273,10 @@ int RunTandemadm(int argc, char** argv) {
   auto* ncu = with_res(app.add_subcommand("new-current-uuid", "start a new data generation"));
   ncu->add_flag("--clear-bitmap", clear_bitmap, "skip the initial sync (all replicas are equal)");
   ncu->add_option("--volume", volume);
-  auto* status = with_res(app.add_subcommand("status", "show the state"), false);
+  with_res(app.add_subcommand("status", "show the state"), false);
   auto* events2 = app.add_subcommand("events2", "stream state changes");
   events2->add_flag("--now", now, "start with the current state");
-  auto* dump = with_res(app.add_subcommand("dump", "print the parsed resource"));
+  with_res(app.add_subcommand("dump", "print the parsed resource"));
   auto* wait_connect = with_res(app.add_subcommand("wait-connect", "wait until connected"));
   wait_connect->add_option("--timeout", timeout, "seconds");
   auto* wait_sync =
@@ -287,7 +287,7 @@ int RunTandemadm(int argc, char** argv) {
   attach_device->add_option("--volume", volume);
   auto* detach_device = with_res(app.add_subcommand("detach-device", "remove the loop device"));
   detach_device->add_option("--volume", volume);
-  auto* stats = with_res(app.add_subcommand("stats", "transport and disk counters"), false);
+  with_res(app.add_subcommand("stats", "transport and disk counters"), false);
   auto* fault = with_res(app.add_subcommand("fault", "fault hooks (tandemd --enable-faults)"));
   fault->add_option("--kind", fkind, "drop-msg|delay-msg|fail-io|freeze-disk|thaw-disk|clear")
       ->required();

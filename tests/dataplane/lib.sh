@@ -65,8 +65,9 @@ start_node() {
   local n=$1 root
   root=$(root_of "$n")
   mkdir -p "$root/run/tandem"
-  setsid "$TANDEMD" --root "$root" --node "$(node_name "$n")" --enable-faults \
-    --pid-file "$root/tandemd.pid" ${TANDEMD_ARGS:-} </dev/null >>"$root/tandemd.log" 2>&1 &
+  # In a subshell, so the daemon is not a job of this shell.
+  (setsid "$TANDEMD" --root "$root" --node "$(node_name "$n")" --enable-faults \
+    --pid-file "$root/tandemd.pid" ${TANDEMD_ARGS:-} </dev/null >>"$root/tandemd.log" 2>&1 &)
   local i
   for ((i = 0; i < 200; i++)); do
     [ -S "$root/run/tandem/tandemd.sock" ] && [ -s "$root/tandemd.pid" ] && return 0
