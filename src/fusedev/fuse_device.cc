@@ -277,6 +277,12 @@ void FuseDevice::Impl::DetachStaleMounts() {
 
 Status FuseDevice::Impl::Start(const std::string& mountpoint) {
   if (started_) return MakeError(Errc::kInvalidArgument, "fusedev: already started");
+  if (options_.max_write < 4096 || options_.max_background == 0 ||
+      options_.congestion_threshold > options_.max_background) {
+    return MakeError(Errc::kInvalidArgument,
+                     "fusedev: options need max_write >= 4096, max_background > 0 and "
+                     "congestion_threshold <= max_background");
+  }
   std::error_code ec;
   std::filesystem::path path = std::filesystem::absolute(mountpoint, ec).lexically_normal();
   if (ec || mountpoint.empty()) {

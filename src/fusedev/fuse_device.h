@@ -32,14 +32,16 @@
 namespace tandem {
 
 struct FuseDeviceOptions {
-  // Largest write the kernel sends in one request. libfuse 3.14 cannot take
-  // more than 1 MiB (256 pages); larger values are lowered to what it takes.
+  // Largest write the kernel sends in one request; at least 4096. libfuse
+  // 3.14 cannot take more than 1 MiB (256 pages); larger values are lowered
+  // to what it takes.
   uint32_t max_write = 1u << 20;
   // Requests the kernel keeps in flight in the background (asynchronous
-  // direct I/O, as a loop device with --direct-io=on issues it). The kernel
-  // default of 12 would cap the queue depth seen by the exports.
+  // direct I/O, as a loop device with --direct-io=on issues it); at least 1.
+  // The kernel default of 12 would cap the queue depth seen by the exports.
   uint16_t max_background = 512;
-  // Queue length at which the kernel reports the mount as congested.
+  // Queue length at which the kernel reports the mount as congested; at
+  // most max_background.
   uint16_t congestion_threshold = 384;
   // Let processes of other users open the files (permissions are still
   // checked against mode 0660 and the daemon's uid/gid).
@@ -60,8 +62,9 @@ class FuseDevice {
   // Creates the mountpoint directory (and its parents) if missing, detaches
   // stale mounts there, mounts, and starts the session thread. Fails with
   // kIoError when mounting fails (no /dev/fuse, no permission) and with
-  // kInvalidArgument when the device was started before. A FuseDevice is
-  // started at most once.
+  // kInvalidArgument for invalid options (max_write < 4096, max_background
+  // 0, congestion_threshold > max_background) or when the device was started
+  // before. A FuseDevice is started at most once.
   [[nodiscard]] Status Start(const std::string& mountpoint);
 
   // Unmounts (lazily: the mount disappears from the namespace even while
