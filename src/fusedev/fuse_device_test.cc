@@ -82,6 +82,12 @@ class MemoryExport : public BlockExport {
       cb(BlockResult{EINVAL, nullptr});
       return;
     }
+    if (req.op == BlockOp::kRead && hold_reads_ > 0) {
+      held_.emplace_back(std::move(req), std::move(cb));
+      max_held = std::max<int>(max_held, static_cast<int>(held_.size()));
+      if (static_cast<int>(held_.size()) >= hold_reads_) ReleaseHeld();
+      return;
+    }
     BlockResult res;
     switch (req.op) {
       case BlockOp::kRead:
@@ -132,6 +138,16 @@ class MemoryExport : public BlockExport {
     if (data_.size() < size) data_.resize(size);
   }
   void RefuseReadWrite(int error) { refuse_read_write_ = error; }
+  // Holds reads back until n of them wait at once, then completes them all:
+  // proof that n requests were in flight together.
+  void HoldReads(int n) { hold_reads_ = n; }
+  void ReleaseHeld() {
+    CheckThread();
+    hold_reads_ = 0;
+    auto held = std::move(held_);
+    held_.clear();
+    for (auto& [req, cb] : held) Submit(std::move(req), std::move(cb));
+  }
   Bytes DataAt(uint64_t offset, size_t length) const {
     CheckThread();
     return Bytes(data_.begin() + offset, data_.begin() + offset + length);
@@ -141,6 +157,7 @@ class MemoryExport : public BlockExport {
   std::array<std::atomic<int>, 5> ops{};
   std::atomic<bool> last_write_fua{false};
   std::atomic<uint32_t> max_write_length{0};
+  std::atomic<int> max_held{0};
 
   int Ops(BlockOp op) const { return ops[static_cast<int>(op)]; }
 
@@ -164,6 +181,8 @@ class MemoryExport : public BlockExport {
   Bytes data_;
   uint64_t size_;
   int refuse_read_write_ = 0;
+  int hold_reads_ = 0;
+  std::vector<std::pair<BlockRequest, std::function<void(BlockResult)>>> held_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -588,6 +607,29 @@ TEST_F(FuseDeviceTest, ManyConcurrentDirectRequestsStayConsistent) {
   }
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(failures, 0);
+}
+
+TEST_F(FuseDeviceTest, RequestsFromManyThreadsAreInFlightTogether) {
+  constexpr int kThreads = 8;
+  exp_->RunSync([&] { exp_->HoldReads(kThreads); });
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      int fd = open(path_.c_str(), O_RDONLY | O_DIRECT);
+      if (fd < 0) return;
+      AlignedBuffer buf(4096);
+      if (pread(fd, buf.ptr, 4096, static_cast<off_t>(t) * 4096) == 4096) ++ok;
+      close(fd);
+    });
+  }
+  // Were the session thread to wait for each answer, only one read would
+  // ever reach the export; give up after a while rather than hang.
+  for (int i = 0; i < 500 && exp_->max_held < kThreads; ++i) std::this_thread::sleep_for(10ms);
+  exp_->RunSync([&] { exp_->ReleaseHeld(); });
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(exp_->max_held, kThreads);
+  EXPECT_EQ(ok, kThreads);
 }
 
 TEST_F(FuseDeviceTest, StopClosesHandlesStillOpen) {
