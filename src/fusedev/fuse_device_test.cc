@@ -571,6 +571,37 @@ TEST_F(FuseDeviceTest, RemoveVolumeClosesOpenHandlesAndHidesTheFile) {
   EXPECT_EQ(stat(path_.c_str(), &st), 0);
 }
 
+TEST_F(FuseDeviceTest, RemoveVolumeDuringIoEndsItCleanly) {
+  constexpr int kThreads = 4;
+  std::atomic<int> wrong_errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      int fd = open(path_.c_str(), O_RDWR | O_DIRECT);
+      if (fd < 0) {
+        if (errno != ENOENT && errno != ENODEV) ++wrong_errors;
+        return;
+      }
+      AlignedBuffer buf(65536);
+      for (int i = 0;; ++i) {
+        off_t off = static_cast<off_t>((i * kThreads + t) % 1024) * 65536;
+        ssize_t n = i % 2 ? pread(fd, buf.ptr, buf.size, off) : pwrite(fd, buf.ptr, buf.size, off);
+        if (n < 0) {
+          if (errno != ENODEV) ++wrong_errors;
+          break;
+        }
+      }
+      close(fd);
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(dev_.RemoveVolume("r0", VolumeNr(0)).ok());
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong_errors, 0);
+  EXPECT_EQ(exp_->closes_rw, exp_->opens_rw);
+  EXPECT_GT(exp_->Ops(BlockOp::kRead), 0);
+}
+
 TEST_F(FuseDeviceTest, AddVolumeRefusesDuplicatesAndBadNames) {
   EXPECT_EQ(dev_.AddVolume("r0", VolumeNr(0), exp_.get()).code(), Errc::kAlreadyExists);
   EXPECT_EQ(dev_.AddVolume("a/b", VolumeNr(0), exp_.get()).code(), Errc::kInvalidArgument);
