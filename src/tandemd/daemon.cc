@@ -272,11 +272,14 @@ void Daemon::Shutdown() {
   for (auto& w : subscribers_) {
     if (auto s = w.lock()) s->Push("");
   }
-  if (frontends_) frontends_->Stop();
-  for (auto& [n, h] : hosts_) h->Close();
-  uring_.Stop();
-  if (!options_.pid_file.empty()) ::unlink(options_.pid_file.c_str());
-  ctx_.stop();
+  auto finish = [this] {
+    for (auto& [n, h] : hosts_) h->Close();
+    uring_.Stop();
+    if (!options_.pid_file.empty()) ::unlink(options_.pid_file.c_str());
+    ctx_.stop();
+  };
+  if (frontends_) return frontends_->Stop(finish);
+  finish();
 }
 
 asio::awaitable<void> Daemon::AcceptAdmin() {
@@ -529,7 +532,14 @@ void Daemon::HandleUp(const json::object& req, Reply reply) {
 
 void Daemon::HandleDown(ResourceHost* h, Reply reply) {
   std::string name = h->name();
-  frontends_->RemoveResource(name);
+  frontends_->RemoveResource(name, [this, name, h, reply] {
+    if (Find(name) != h) return reply(Err(name + " went away during down"));
+    DownAfterFrontends(h, reply);
+  });
+}
+
+void Daemon::DownAfterFrontends(ResourceHost* h, Reply reply) {
+  std::string name = h->name();
   h->Down([this, name, h, reply](const AdminDone& d) {
     // Let the goodbye messages leave before the sockets close.
     auto t = std::make_shared<asio::steady_timer>(ctx_, std::chrono::milliseconds(200));

@@ -67,6 +67,7 @@ class Daemon {
   void Handle(const boost::json::object& req, Reply reply);
   void HandleUp(const boost::json::object& req, Reply reply);
   void HandleDown(ResourceHost* host, Reply reply);
+  void DownAfterFrontends(ResourceHost* host, Reply reply);
   void HandleAdjust(const boost::json::object& req, Reply reply);
   void BringUp(ResourceSpec spec, std::function<void(const engine::AdminDone&)> done);
   void Broadcast(const std::string& line);
