@@ -829,6 +829,12 @@ TEST_F(ResFiles, ParseFileMissing) {
   EXPECT_EQ(f.code(), Errc::kNotFound);
 }
 
+TEST_F(ResFiles, ParseFileOnADirectory) {
+  auto f = ParseResFile(dir_.string());
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.code(), Errc::kIoError);
+}
+
 TEST_F(ResFiles, DirectoryLoadsEveryResFileSorted) {
   Write("b.res", Resource("rb", 2));
   Write("a.res", Resource("ra", 1));
