@@ -117,7 +117,7 @@ Result<uint32_t> ParseKib(std::string_view text) {
   } else if (unit == "m" || unit == "M") {
     mult = 1024;
   } else if (unit == "g" || unit == "G") {
-    mult = 1024 * 1024;
+    mult = uint64_t{1024} * 1024;
   } else {
     return bad();
   }

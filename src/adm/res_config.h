@@ -139,10 +139,12 @@ struct ResFile {
 // that fail Validate().
 Result<ResFile> ParseResString(std::string_view text, std::string_view file_name);
 
-// Reads and parses one file. kNotFound/kIoError when it cannot be read.
+// Reads and parses one file. kNotFound when it does not exist, kIoError when
+// it is not a regular file or cannot be read.
 Result<ResFile> ParseResFile(const std::string& path);
 
 // Parses every `*.res` file of `dir` (sorted by name) into one ResFile.
+// kNotFound when the directory cannot be listed.
 // A resource defined in two files is an error naming both places. Global
 // sections of all files are concatenated.
 Result<ResFile> ParseResDir(const std::string& dir);

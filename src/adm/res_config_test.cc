@@ -559,7 +559,30 @@ const ErrorCase kErrorCases[] = {
        return s;
      }(),
      "r0.res:1: sections nested too deeply"},
+    {"InvalidCharacterInString", "resource r0 {\n handlers { x \"a\rb\"; }\n}",
+     "r0.res:2: invalid character in string"},
+    {"BackslashAtEndOfLine", "resource r0 {\n handlers { x \"a\\\n",
+     "r0.res:2: unterminated string"},
     // structure
+    {"CommonWithArgument", "common x { }", "r0.res:1: expected 'common {'"},
+    {"GlobalStatement", "global;", "r0.res:1: expected 'global {'"},
+    {"SectionInGlobal", "global {\n dialog { }\n}",
+     "r0.res:2: unexpected section 'dialog' in global"},
+    {"ResourceStatement", "resource r0;", "r0.res:1: expected 'resource ... {'"},
+    {"SkipStatement", "skip;", "r0.res:1: expected 'skip ... {'"},
+    {"SkipStatementInResource", TwoHosts("  skip;"), "r0.res:2: expected 'skip {'"},
+    {"StackedOnTopOf", TwoHosts("  stacked-on-top-of r1 { }"),
+     "r0.res:2: 'stacked-on-top-of' sections are not supported"},
+    {"TooManyHosts",
+     [] {
+       std::string s = "resource r0 {\n device minor 0; disk /dev/a;\n";
+       for (int i = 0; i < 33; ++i) {
+         s +=
+             " on h" + std::to_string(i) + " { address 10.0.0." + std::to_string(i + 1) + ":1; }\n";
+       }
+       return s + "}";
+     }(),
+     "r0.res:35: resource 'r0' has more than 32 hosts"},
     {"UnknownTopLevel", "resourse r0 { }", "r0.res:1: unknown top-level keyword 'resourse'"},
     {"Include", "include \"drbd.d/*.res\";",
      "r0.res:1: include is not supported; load the resource files or directory"},
@@ -600,6 +623,24 @@ const ErrorCase kErrorCases[] = {
      "r0.res:2: invalid value 'most' for 'quorum' (expected off, majority, all or 1..32)"},
     {"BadOnNoQuorum", TwoHosts("  options { on-no-quorum panic; }"),
      "r0.res:2: invalid value 'panic' for 'on-no-quorum' (expected io-error, suspend-io)"},
+    {"BadAfterSb1", TwoHosts("  net { after-sb-1pri discard-local; }"),
+     "r0.res:2: invalid value 'discard-local' for 'after-sb-1pri' (expected disconnect, consensus, "
+     "discard-secondary, call-pri-lost-after-sb, violently-as0p)"},
+    {"BadAfterSb2", TwoHosts("  net { after-sb-2pri consensus; }"),
+     "r0.res:2: invalid value 'consensus' for 'after-sb-2pri' (expected disconnect, "
+     "violently-as0p, call-pri-lost-after-sb)"},
+    {"BadRrConflict", TwoHosts("  net { rr-conflict violently; }"),
+     "r0.res:2: invalid value 'violently' for 'rr-conflict' (expected disconnect, retry-connect)"},
+    {"BadProtocol", TwoHosts("  net { protocol D; }"),
+     "r0.res:2: invalid value 'D' for 'protocol' (expected A or C)"},
+    {"EmptyValue", TwoHosts("  net { shared-secret \"\"; }"),
+     "r0.res:2: empty value for 'shared-secret'"},
+    {"FlagWithValue", TwoHosts("  disk { no-disk-flushes yes; }"),
+     "r0.res:2: option 'no-disk-flushes' takes no value"},
+    {"NoMdFlushesWithValue", TwoHosts("  disk { no-md-flushes 1; }"),
+     "r0.res:2: option 'no-md-flushes' takes no value"},
+    {"MissingValue", TwoHosts("  disk { resync-rate; }"),
+     "r0.res:2: option 'resync-rate' takes exactly one value"},
     {"TwoValues", TwoHosts("  net { timeout 1 2; }"),
      "r0.res:2: option 'timeout' takes exactly one value"},
     {"TimeoutRange", TwoHosts("  net { timeout 0; }"),
@@ -644,6 +685,12 @@ const ErrorCase kErrorCases[] = {
      "r0.res:2: expected 'device PATH', 'device minor N' or 'device PATH minor N'"},
     {"BadDisk", "resource r0 {\n disk sdb;\n}",
      "r0.res:2: disk must be an absolute path or 'none'"},
+    {"MetaDiskTwoValues", "resource r0 {\n meta-disk /dev/a 0;\n}",
+     "r0.res:2: meta-disk takes one value ('internal' or a path)"},
+    {"MetaDiskSection", "resource r0 {\n meta-disk { }\n}",
+     "r0.res:2: unexpected section 'meta-disk'"},
+    {"DeviceSection", "resource r0 {\n device { }\n}", "r0.res:2: unexpected section 'device'"},
+    {"VolumeStatement", "resource r0 {\n volume 0;\n}", "r0.res:2: expected 'volume N {'"},
     {"BadMetaDisk", "resource r0 {\n meta-disk flexible;\n}",
      "r0.res:2: meta-disk must be 'internal' or an absolute path, got 'flexible'"},
     {"NoDevice", "resource r0 {\n disk /dev/a;\n on a { address 1.1.1.1:1; }\n}",
@@ -683,6 +730,12 @@ const ErrorCase kErrorCases[] = {
      "resource r0 {\n device minor 0; disk /dev/a;\n on a { address 1.1.1.1:1; }\n"
      " on b { address 1.1.1.1:1; }\n}",
      "r0.res:4: address 1.1.1.1:1 of host 'b' is already used by host 'a'"},
+    {"AddressWithoutValue", "resource r0 {\n on a { address; }\n}",
+     "r0.res:2: expected 'address [ipv4|ipv6] HOST:PORT'"},
+    {"AddressSection", "resource r0 {\n on a { address { } }\n}",
+     "r0.res:2: unexpected section 'address'"},
+    {"NodeIdSection", "resource r0 {\n on a { node-id { } }\n}",
+     "r0.res:2: unexpected section 'node-id'"},
     {"NoPort", "resource r0 {\n on a { address 10.0.0.1; }\n}",
      "r0.res:2: address '10.0.0.1' has no port"},
     {"BadPort", "resource r0 {\n on a { address 10.0.0.1:70000; }\n}",
@@ -706,6 +759,16 @@ const ErrorCase kErrorCases[] = {
      "r0.res:2: connection-mesh has no 'hosts' statement"},
     {"DuplicateMesh", TwoHosts("  connection-mesh { hosts a b; }\n connection-mesh { hosts a b; }"),
      "r0.res:3: duplicate connection-mesh section"},
+    {"MeshUnknownKeyword", TwoHosts("  connection-mesh { hosts a b; nodes a b; }"),
+     "r0.res:2: unknown keyword 'nodes' in connection-mesh section"},
+    {"ConnectionHostWithoutName", TwoHosts("  connection { host; host b; }"),
+     "r0.res:2: expected 'host NAME [address ...] [port N]'"},
+    {"ConnectionBadPort", TwoHosts("  connection { host a port 0; host b; }"),
+     "r0.res:2: expected 'host NAME [address ADDR:PORT] [port N]'"},
+    {"ConnectionBadAddress", TwoHosts("  connection { host a address 10.0.0.1; host b; }"),
+     "r0.res:2: address '10.0.0.1' has no port"},
+    {"ConnectionNetArgument", TwoHosts("  connection { host a; host b; net x { } }"),
+     "r0.res:2: unexpected argument 'x' for section 'net'"},
     {"ConnectionOneHost", TwoHosts("  connection { host a; }"),
      "r0.res:2: a connection needs exactly two 'host' lines"},
     {"ConnectionSameHost", TwoHosts("  connection { host a; host A; }"),
@@ -764,6 +827,12 @@ TEST_F(ResFiles, ParseFileMissing) {
   auto f = ParseResFile((dir_ / "missing.res").string());
   ASSERT_FALSE(f.ok());
   EXPECT_EQ(f.code(), Errc::kNotFound);
+}
+
+TEST_F(ResFiles, ParseFileOnADirectory) {
+  auto f = ParseResFile(dir_.string());
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.code(), Errc::kIoError);
 }
 
 TEST_F(ResFiles, DirectoryLoadsEveryResFileSorted) {

@@ -12,9 +12,12 @@ namespace tandem::adm {
 
 Result<ResFile> ParseResFile(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return MakeError(ec || !std::filesystem::exists(path, ec) ? Errc::kNotFound : Errc::kIoError,
-                     path + ": not found or not a regular file");
+  const auto status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    return MakeError(Errc::kNotFound, path + ": no such file");
+  }
+  if (status.type() != std::filesystem::file_type::regular) {
+    return MakeError(Errc::kIoError, path + ": not a readable regular file");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return MakeError(Errc::kIoError, path + ": cannot open");
@@ -29,10 +32,14 @@ Result<ResFile> ParseResDir(const std::string& dir) {
   std::vector<std::string> paths;
   std::filesystem::directory_iterator it(dir, ec);
   if (ec) return MakeError(Errc::kNotFound, dir + ": cannot list directory: " + ec.message());
-  for (const auto& entry : it) {
-    const auto& p = entry.path();
-    if (p.extension() == ".res" && entry.is_regular_file(ec)) paths.push_back(p.string());
+  // increment(ec) rather than a range-for: std::filesystem must not throw out of here.
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) return MakeError(Errc::kIoError, dir + ": cannot list directory: " + ec.message());
+    const auto& p = it->path();
+    std::error_code type_ec;
+    if (p.extension() == ".res" && it->is_regular_file(type_ec)) paths.push_back(p.string());
   }
+  if (ec) return MakeError(Errc::kIoError, dir + ": cannot list directory: " + ec.message());
   std::sort(paths.begin(), paths.end());
   ResFile all;
   std::map<std::string, SourceLocation> seen;

@@ -604,6 +604,9 @@ class Builder {
                                                 " has no node-id but host " + Q(with_id->h.name) +
                                                 " has one (give every host a node-id, or none)");
     }
+    if (hosts.size() > static_cast<size_t>(kMaxNodes)) {
+      return Fail(hosts[kMaxNodes].h.where.line, rname + " has more than 32 hosts");
+    }
     for (size_t i = 0; i < hosts.size(); ++i) {
       HostDraft& h = hosts[i];
       if (!h.h.node_id_given) h.h.node_id = NodeId(static_cast<uint8_t>(i));
@@ -618,9 +621,6 @@ class Builder {
                                           Q(h.h.name) + " is already used by host " +
                                           Q(hosts[j].h.name));
         }
-      }
-      if (hosts.size() > static_cast<size_t>(kMaxNodes)) {
-        return Fail(h.h.where.line, rname + " has more than 32 hosts");
       }
       // Merge: host values over resource values, per volume.
       for (const auto& base : res.volumes) {

@@ -67,11 +67,11 @@ class FuseDevice {
   // before. A FuseDevice is started at most once.
   [[nodiscard]] Status Start(const std::string& mountpoint);
 
-  // Unmounts (lazily: the mount disappears from the namespace even while
-  // files are open), stops the session thread, waits until every request
-  // handed to an export has completed, and Closes every handle still open,
-  // so each successful Open is paired with one Close. Open files see ENOTCONN
-  // afterwards. Idempotent.
+  // Stops the session thread, waits until every request handed to an export
+  // has completed, Closes every handle still open (so each successful Open is
+  // paired with one Close), then closes /dev/fuse and unmounts lazily (the
+  // mount leaves the namespace even while files are open). Open files see
+  // ENOTCONN afterwards. Idempotent.
   // REQUIRES: not called on an export's thread; the exports still run their
   // threads (Stop posts the last Closes there and waits for them). Stop hangs
   // as long as an export does not complete a request.
@@ -88,7 +88,7 @@ class FuseDevice {
   // REQUIRES: not called on the export's thread.
   [[nodiscard]] Status RemoveVolume(const std::string& resource, VolumeNr vnr);
 
-  // The directory given to Start(), and the path a volume's file has there.
+  // The mountpoint given to Start(), made absolute; and a volume's file there.
   const std::string& mountpoint() const;
   std::string VolumePath(const std::string& resource, VolumeNr vnr) const;
 
