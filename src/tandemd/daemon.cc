@@ -362,7 +362,7 @@ void Daemon::BringUp(ResourceSpec spec, std::function<void(const AdminDone&)> do
         std::unique_ptr<ResourceHost> dead = std::move(it->second);
         hosts_.erase(it);
         dead->Close();
-        asio::post(ctx_, [dead = std::shared_ptr<ResourceHost>(std::move(dead))] {});
+        retired_.push_back(std::move(dead));
       }
       return done(d);
     }
@@ -546,10 +546,10 @@ void Daemon::DownAfterFrontends(ResourceHost* h, Reply reply) {
     t->async_wait([this, t, name, h, reply, d](const boost::system::error_code&) {
       auto it = hosts_.find(name);
       if (it != hosts_.end() && it->second.get() == h) {
-        std::shared_ptr<ResourceHost> dead(std::move(it->second));
+        std::unique_ptr<ResourceHost> dead = std::move(it->second);
         hosts_.erase(it);
         dead->Close();
-        asio::post(ctx_, [dead] {});
+        retired_.push_back(std::move(dead));
       }
       Unpersist(name);
       reply(Response(d.ok() || d.code == SsCode::kNothingToDo ? AdminDone{} : d));

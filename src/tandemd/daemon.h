@@ -83,6 +83,10 @@ class Daemon {
   io::Uring uring_;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> admin_;
   std::map<std::string, std::unique_ptr<ResourceHost>> hosts_;
+  // Hosts that are down stay allocated (closed: every call fails at once), so
+  // that a frontend connection still holding one of their exports never
+  // touches freed memory. A down is rare; the cost is a few KiB each.
+  std::vector<std::unique_ptr<ResourceHost>> retired_;
   std::vector<std::weak_ptr<AdminConn>> subscribers_;
   std::unique_ptr<Frontends> frontends_;
   bool stopping_ = false;

@@ -91,6 +91,10 @@ stop_node() {
     sleep 0.05
   done
   rm -f "$(root_of "$n")/tandemd.pid"
+  # A killed daemon leaves its FUSE mount dead; detach it lazily.
+  local dev
+  dev="$(root_of "$n")/run/tandem/dev"
+  if mountpoint -q "$dev" 2>/dev/null; then umount -l "$dev" 2>/dev/null || true; fi
 }
 kill_node() { stop_node "$1" KILL; }
 
