@@ -83,18 +83,19 @@ pid_of() { cat "$(root_of "$1")/tandemd.pid" 2>/dev/null || true; }
 stop_node() {
   local n=$1 sig=${2:-TERM} pid
   pid=$(pid_of "$n")
-  [ -n "$pid" ] || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 200; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  rm -f "$(root_of "$n")/tandemd.pid"
+  if [ -n "$pid" ]; then
+    kill "-$sig" "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 200; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    rm -f "$(root_of "$n")/tandemd.pid"
+  fi
   # A killed daemon leaves its FUSE mount dead; detach it lazily.
   local dev
   dev="$(root_of "$n")/run/tandem/dev"
-  if mountpoint -q "$dev" 2>/dev/null; then umount -l "$dev" 2>/dev/null || true; fi
+  if grep -q " $dev " /proc/mounts 2>/dev/null; then umount -l "$dev" 2>/dev/null || true; fi
 }
 kill_node() { stop_node "$1" KILL; }
 
