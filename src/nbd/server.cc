@@ -519,12 +519,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void QueueSuccess(const Request& r, SharedBytes read_data) {
     if (r.type == kCmdRead && session_.structured_replies) {
-      if (read_data->empty()) {
+      const auto length = static_cast<uint32_t>(read_data->size());
+      if (length == 0) {
         QueueReply(EncodeChunkNone(r.cookie), nullptr);
       } else {
-        QueueReply(EncodeChunkOffsetDataHeader(r.cookie, r.offset,
-                                               static_cast<uint32_t>(read_data->size()), true),
-                   std::move(read_data));
+        Bytes header = EncodeChunkOffsetDataHeader(r.cookie, r.offset, length, true);
+        QueueReply(std::move(header), std::move(read_data));
       }
     } else if (session_.structured_replies) {
       QueueReply(EncodeChunkNone(r.cookie), nullptr);
