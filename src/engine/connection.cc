@@ -659,6 +659,17 @@ void ResourceImpl::StandAloneAfterVerdict(int p) {
   }
 }
 
+void ResourceImpl::ReopenAfterVerdict(int p) {
+  Peer& pr = peers_[p];
+  // A StandAlone verdict keeps the old transport for a moment (above); a
+  // connect in that window must not reuse it: the handshake starts only on a
+  // fresh OnTransportUp, so drop it now and let the transport reconnect.
+  if (!pr.transport_up) return;
+  pr.standalone_drop_at = 0;
+  Emit(DropConnection{pr.id});
+  LostConnection(p, ConnState::kStandAlone);
+}
+
 void ResourceImpl::GoStandAlone(int p) {
   Peer& pr = peers_[p];
   pr.want = false;

@@ -488,6 +488,7 @@ void ResourceImpl::Connect(uint64_t cookie, NodeId peer, bool discard_my_data) {
     return Done(cookie, SsCode::kNothingToDo, "already connecting");
   p.want = true;
   down_ = false;
+  ReopenAfterVerdict(peer.value());
   SetConn(peer.value(), ConnState::kUnconnected);
   SetConn(peer.value(), ConnState::kConnecting);
   Emit(WantConnection{peer, true});
@@ -501,6 +502,7 @@ void ResourceImpl::ConnectAll(uint64_t cookie) {
     if (!peers_[p].exists || (peers_[p].want && peers_[p].conn >= ConnState::kUnconnected))
       continue;
     peers_[p].want = true;
+    ReopenAfterVerdict(p);
     SetConn(p, ConnState::kUnconnected);
     SetConn(p, ConnState::kConnecting);
     Emit(WantConnection{NodeId(static_cast<uint8_t>(p)), true});

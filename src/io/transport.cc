@@ -181,6 +181,8 @@ bool Transport::IsUp(uint8_t peer) const {
 void Transport::SetWant(uint8_t peer, bool want) {
   Link* link = FindLink(peer);
   if (!link || stopped_) return;
+  Logf(LogLevel::kDebug, "{}: want node {}: {} (up {}, dialing {})", options_.resource, peer, want,
+       link->up, link->dialing);
   link->want = want;
   if (!want) {
     Fail(peer, link->gen, "connection no longer wanted");
@@ -325,6 +327,7 @@ asio::awaitable<void> Transport::DialLoop(uint8_t peer, uint64_t gen) {
     }
     first = false;
     gen = link->gen;
+    Logf(LogLevel::kDebug, "{}: dialing node {} (gen {})", options_.resource, peer, gen);
     bool ok = true;
     for (engine::StreamKind kind : {engine::StreamKind::kData, engine::StreamKind::kControl}) {
       auto s = std::make_shared<Stream>(ctx_, kind);

@@ -596,6 +596,35 @@ TEST_F(Scenario, S05_SplitBrainDetectedOnBothAndDiscardMyDataResolves) {
   }
 }
 
+// The victim reconnects at once, while the StandAlone verdict still holds the
+// old transport open (found by tandemd's split-brain test): the connect must
+// start from a fresh transport, not wait forever on the old one.
+TEST_F(Scenario, S05_DiscardMyDataRightAfterTheVerdict) {
+  Make(BaseOptions(2));
+  ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  ASSERT_TRUE(c().Disconnect(kAlpha, kBravo).ok()) << Dump();
+  ASSERT_TRUE(c().Disconnect(kBravo, kAlpha).ok()) << Dump();
+  for (NodeId n : {kAlpha, kBravo}) {
+    ASSERT_TRUE(c().Primary(n).ok()) << Dump();
+    ASSERT_TRUE(h().Write(n, n.value()).ok()) << Dump();
+    ASSERT_TRUE(c().Secondary(n).ok()) << Dump();
+  }
+  Bytes survivor = DataOf(kBravo);
+  size_t mark = Mark();
+  ASSERT_TRUE(c().Connect(kAlpha, kBravo).ok()) << Dump();
+  ASSERT_TRUE(c().Connect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(WaitFor([&] {
+    return Logged(mark, kAlpha, "split-brain") && Logged(mark, kBravo, "split-brain") &&
+           StandAloneBoth(kAlpha, kBravo);
+  })) << Dump();
+  mark = Mark();
+  ASSERT_TRUE(c().Connect(kAlpha, kBravo, /*discard_my_data=*/true).ok()) << Dump();
+  ASSERT_TRUE(c().Connect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(h().WaitHealthy()) << Dump();
+  EXPECT_TRUE(Logged(mark, kAlpha, "replication:SyncTarget")) << Dump();
+  ASSERT_NO_FATAL_FAILURE(ExpectConvergedTo(survivor));
+}
+
 // --- Row 6 [split-brain; drbd-semantics.md §6] --------------------------------------
 
 ClusterOptions AfterSb0(engine::AfterSb0 policy) {

@@ -15,6 +15,7 @@ VOLUME_SIZE=${VOLUME_SIZE:-64M}
 
 log() { echo "== $*" >&2; }
 fail() {
+  cat $SCRATCH/ev0.txt $SCRATCH/ev1.txt >&2
   echo "FAIL: $*" >&2
   dump_state
   exit 1

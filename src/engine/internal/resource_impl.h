@@ -356,6 +356,8 @@ class ResourceImpl {
   HandshakePolicy Policy() const;
   void DropConn(int peer, ConnState why);
   void GoStandAlone(int peer);
+  // Connect after a StandAlone verdict whose transport is still up.
+  void ReopenAfterVerdict(int peer);
   // After a handshake verdict that ends in StandAlone, keep the transport
   // open a moment so the peer, deciding from the same data, reaches the same
   // verdict instead of seeing a broken connection.
