@@ -55,6 +55,10 @@ fio --name=r --ioengine=nbd --uri="$(nbd_uri 0)" --rw=randrw --bs=4k --iodepth=3
 log "refused promotion"
 adm 0 primary r0
 if nbdinfo "$(nbd_uri 1)" >"$SCRATCH/refused.txt" 2>&1; then fail "node 1 opened read-write while node 0 is Primary"; fi
-grep -q "Primary on node0" "$SCRATCH/refused.txt" || { cat "$SCRATCH/refused.txt"; fail "refusal does not say why"; }
+# qemu prints the server's reason; libnbd prints it in its debug output.
+if qemu-img info "$(nbd_uri 1)" >"$SCRATCH/refused.txt" 2>&1; then fail "qemu opened read-write on node 1"; fi
+grep -q "r0 is Primary on node0" "$SCRATCH/refused.txt" || { cat "$SCRATCH/refused.txt"; fail "refusal does not say why"; }
+LIBNBD_DEBUG=1 nbdinfo "$(nbd_uri 1)" >"$SCRATCH/refused.txt" 2>&1 || true
+grep -q "r0 is Primary on node0" "$SCRATCH/refused.txt" || { cat "$SCRATCH/refused.txt"; fail "libnbd did not get the reason"; }
 nbdinfo "$(nbd_uri_ro 1)" >/dev/null || fail "read-only open on the Secondary"
 adm 0 secondary r0

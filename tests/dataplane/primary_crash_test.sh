@@ -31,8 +31,7 @@ adm 1 primary r0 || fail "node 1 could not be promoted"
 "$BLOCKCHECK" verify --uri "$(nbd_uri 1)" --log "$SCRATCH/bc.log" || fail "lost acknowledged writes"
 adm 1 secondary r0
 
-start_node 0
-adm 0 up r0
+start_node 0  # tandemd brings r0 up again from its persisted spec
 adm 0 wait-sync r0 --timeout 60 || fail "node 0 did not resync"
 [ "$(data_sha 0)" = "$(data_sha 1)" ] || fail "replicas differ after the crashed Primary came back"
 "$BLOCKCHECK" verify --uri "$(nbd_uri 0)" --log "$SCRATCH/bc.log" || fail "node 0 lost writes"

@@ -27,8 +27,7 @@ done
 qemu-io -f raw "${cmds[@]}" "$(nbd_uri 0)" >/dev/null || fail "qemu-io writes"
 log "rewrote $changed bytes of $size while node 1 was down"
 
-start_node 1
-adm 1 up r0
+start_node 1  # tandemd brings r0 up again from its persisted spec
 adm 1 wait-sync r0 --timeout 60 || fail "resync did not finish"
 moved=$(bytes_written 1)
 log "resync wrote $moved bytes on node 1"
