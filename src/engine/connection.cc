@@ -1253,8 +1253,15 @@ void ResourceImpl::MaybeRehandshake() {
       // we hold out-of-sync bits towards it (peer-acks, a lost Primary).
       int slot = SlotOf(v, p);
       bool behind = v.disk != DiskState::kUpToDate && d.peer_disk == DiskState::kUpToDate;
-      bool bits = v.disk == DiskState::kUpToDate && d.peer_disk >= DiskState::kOutdated &&
-                  slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() &&
+      // Two Secondaries that lost their Primary together may both be
+      // Outdated with bits towards each other (its last epoch reached one
+      // of them only): that needs a round too, or neither can become
+      // UpToDate again (found by tandemd's partition test).
+      bool equal_behind = v.disk == d.peer_disk && v.disk >= DiskState::kOutdated &&
+                          role_ != Role::kPrimary && d.peer_disk != DiskState::kUpToDate &&
+                          PrimaryMask() == 0;
+      bool bits = (v.disk == DiskState::kUpToDate || equal_behind) &&
+                  d.peer_disk >= DiskState::kOutdated && slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() &&
                   v.bitmaps[slot].Count() > d.verify_bits &&
                   !(role_ == Role::kPrimary && ShouldSendData(p, vol));
       // Bits must persist a while: acks still in flight clear them quickly.

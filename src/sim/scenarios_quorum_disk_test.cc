@@ -331,6 +331,34 @@ TEST(QuorumDiskScenario, S14_QuorumIsolatedPrimaryGetsEio) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// Row 14 with the Primary cut from both Secondaries at once (found by the
+// network-namespace partition test of tandemd): both Secondaries lose it in
+// the same instant, each still sees it through the other for a moment, and
+// both must still end UpToDate so that the quorate partition can promote.
+TEST(QuorumDiskScenario, S14b_IsolatedAtOncePrimaryLeavesPromotableMajority) {
+  ClusterOptions o = QuorumCluster(3, OnNoQuorum::kIoError);
+  // Both notice at the same instant (their ping timers run in step).
+  o.net.min_detect_delay = o.net.max_detect_delay = 50 * kMs;
+  o.net.min_delay = o.net.max_delay = 100 * kUs;
+  SimHarness h(1402, o);
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  // The Secondaries never learn that the last epoch reached both of them.
+  for (NodeId to : {kBravo, kCharlie}) {
+    h.cluster.network().SetMsgFault(kAlpha, to, engine::MsgType::kPeerAck, MsgFault::kDrop);
+  }
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+  h.cluster.Isolate(kAlpha);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return NeitherConnected(h, kAlpha, kBravo) && NeitherConnected(h, kAlpha, kCharlie);
+  })) << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return Disk(h, kBravo) == DiskState::kUpToDate && Disk(h, kCharlie) == DiskState::kUpToDate;
+  })) << "the majority must keep (or regain) UpToDate data" << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kBravo).ok()) << "the quorate partition may promote" << Dump(h);
+  ASSERT_TRUE(h.Write(kBravo, 2).ok()) << Dump(h);
+}
+
 // §11.2 row 15 — LINBIT test `quorum` ("Verifying the last man standing
 // mechanism"): `down` on the Secondaries one by one. Each leaves gracefully,
 // so the Primary marks it Outdated, it drops out of the vote and the Primary

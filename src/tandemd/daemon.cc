@@ -300,6 +300,7 @@ ResourceHost* Daemon::Find(const std::string& name) {
 }
 
 void Daemon::Broadcast(const std::string& line) {
+  Log(LogLevel::kInfo, line);  // the engine's events are the daemon's log, as in DRBD
   size_t live = 0;
   for (auto& w : subscribers_) {
     if (auto s = w.lock()) {

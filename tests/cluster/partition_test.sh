@@ -40,6 +40,7 @@ grep -qi "input/output error" "$SCRATCH/eio.txt" || { cat "$SCRATCH/eio.txt"; fa
 log "the majority promotes and writes"
 wait_for "node 1 to see node 0 gone" 30 bash -c "[ \"\$(\"$TANDEMADM\" --root $(root_of 1) --json status r0 | python3 -c 'import json,sys; c=json.load(sys.stdin)[0][\"connections\"]; print([x[\"connection\"] for x in c if x[\"peer_node_id\"]==0][0])')\" != Connected ]"
 adm 0 secondary r0 --force || true
+wait_for "node 1 to be UpToDate with quorum" 10 bash -c "[ \"\$(\"$TANDEMADM\" --root $(root_of 1) --json status r0 | python3 -c 'import json,sys; d=json.load(sys.stdin)[0]; print(d[\"volumes\"][0][\"disk\"], d[\"quorum\"])')\" = 'UpToDate True' ]"
 adm 1 primary r0 || fail "the majority could not promote"
 qemu-io -f raw -c "write -P 0x03 2M 1M" "$(nbd_uri 1)" >/dev/null || fail "majority write"
 adm 1 secondary r0

@@ -15,7 +15,6 @@ VOLUME_SIZE=${VOLUME_SIZE:-64M}
 
 log() { echo "== $*" >&2; }
 fail() {
-  cat $SCRATCH/ev0.txt $SCRATCH/ev1.txt >&2
   echo "FAIL: $*" >&2
   dump_state
   exit 1
@@ -105,6 +104,7 @@ dump_state() {
   for ((i = 0; i < NODES; i++)); do
     echo "--- node $i status" >&2
     adm "$i" status >&2 2>&1 || true
+    adm "$i" --json status >&2 2>&1 || true
     echo "--- node $i log (tail)" >&2
     tail -n 30 "$(root_of "$i")/tandemd.log" >&2 2>/dev/null || true
   done
