@@ -70,6 +70,9 @@ struct ServerOptions {
   // Requests a connection may have at the export at once; reading from the
   // socket pauses beyond that. 1..4096.
   uint32_t max_requests_in_flight = 64;
+  // Bytes of write payloads and read data a connection may hold buffered
+  // (from reading a request until its reply is written). At least 32 MiB.
+  uint64_t max_bytes_in_flight = 128u << 20;
   // On Stop(), how long a connection whose in-flight requests are done may
   // take to flush replies to a client that does not read them.
   uint32_t stop_write_grace_ms = 2000;

@@ -606,6 +606,55 @@ TEST_F(ServerTest, ManyConnectionsAtOnce) {
   EXPECT_EQ(Closes(disk_, OpenMode::kReadWrite), 20);
 }
 
+TEST(ServerLimits, ReadingPausesAtTheRequestLimit) {
+  TempDir dir;
+  ServerHarness h;
+  MemoryExport* disk = h.AddExport("disk", kDiskSize);
+  disk->hold_requests = true;
+  std::string path = dir.path() + "/s.sock";
+  h.StartServer({{path, ""}}, /*max_in_flight=*/2);
+  RawClient c(path);
+  ASSERT_NE(c.Go("disk"), 0);
+  for (uint64_t i = 0; i < 4; ++i) c.Request(kCmdRead, i, 0, 512);
+  for (int tries = 0; tries < 500 && h.RunOnIo([&] { return disk->held_count(); }) < 2; ++tries) {
+    ::usleep(2000);
+  }
+  ::usleep(20000);
+  EXPECT_EQ(h.RunOnIo([&] { return disk->held_count(); }), 2u);
+  h.RunOnIo([&] {
+    disk->hold_requests = false;
+    disk->ReleaseHeldReversed();
+    return 0;
+  });
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(c.SimpleReply(512).error, 0u);
+  EXPECT_EQ(h.RunOnIo([&] { return disk->submitted; }), 4);
+}
+
+TEST(ServerLimits, ReadingPausesAtTheByteLimit) {
+  TempDir dir;
+  ServerHarness h;
+  MemoryExport* disk = h.AddExport("disk", 64ull << 20);
+  disk->hold_requests = true;
+  std::string path = dir.path() + "/s.sock";
+  h.StartServer({{path, ""}}, /*max_in_flight=*/64, /*max_bytes_in_flight=*/kMaxPayloadBytes);
+  RawClient c(path);
+  ASSERT_NE(c.Go("disk"), 0);
+  c.Request(kCmdWrite, 1, 0, kMaxPayloadBytes, 0, Bytes(kMaxPayloadBytes, 1));
+  c.Request(kCmdWrite, 2, kMaxPayloadBytes, 512, 0, Bytes(512, 2));
+  for (int tries = 0; tries < 500 && h.RunOnIo([&] { return disk->held_count(); }) < 1; ++tries) {
+    ::usleep(2000);
+  }
+  ::usleep(20000);
+  EXPECT_EQ(h.RunOnIo([&] { return disk->submitted; }), 1);  // the second waits
+  h.RunOnIo([&] {
+    disk->hold_requests = false;
+    disk->ReleaseHeldReversed();
+    return 0;
+  });
+  EXPECT_EQ(c.SimpleReply().cookie, 1u);
+  EXPECT_EQ(c.SimpleReply().cookie, 2u);
+}
+
 // ---- Start / Stop ----
 
 TEST_F(ServerTest, StopClosesConnectionsAndUnlinksTheSocket) {

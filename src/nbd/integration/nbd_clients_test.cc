@@ -27,9 +27,11 @@ struct RunResult {
   std::string output;  // stdout and stderr
 };
 
-// Runs a shell command with a time limit, capturing its output.
-RunResult RunCommand(const std::string& command, int timeout_s = 120) {
+// Runs a shell command with a time limit, capturing its output. With `cwd`,
+// runs there (fio leaves state files in its working directory).
+RunResult RunCommand(const std::string& command, int timeout_s = 120, const std::string& cwd = "") {
   std::string full = "timeout " + std::to_string(timeout_s) + " " + command + " 2>&1";
+  if (!cwd.empty()) full = "cd '" + cwd + "' && " + full;
   RunResult r;
   FILE* p = ::popen(full.c_str(), "r");
   if (p == nullptr) return r;
@@ -228,8 +230,10 @@ TEST_F(ClientsTest, QemuIoReadsAReadOnlyExport) {
 TEST_F(ClientsTest, FioVerifiesRandomWrites) {
   REQUIRE_TOOL("fio");
   RunResult r = RunCommand("fio --name=tandem-nbd --ioengine=nbd --uri=" + Uri("disk") +
-                           " --rw=randwrite --bs=4k --size=32M --iodepth=16 --verify=crc32c"
-                           " --do_verify=1 --verify_fatal=1 --runtime=10 --output-format=normal");
+                               " --rw=randwrite --bs=4k --size=32M --iodepth=16 --verify=crc32c"
+                               " --do_verify=1 --verify_fatal=1 --verify_state_save=0 --runtime=10"
+                               " --output-format=normal",
+                           120, dir_.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(Contains(r.output, "err= 0")) << r.output;
   EXPECT_FALSE(Contains(r.output, "verify: bad")) << r.output;
@@ -237,9 +241,11 @@ TEST_F(ClientsTest, FioVerifiesRandomWrites) {
 
 TEST_F(ClientsTest, FioMixedTimedRun) {
   REQUIRE_TOOL("fio");
-  RunResult r = RunCommand("fio --name=tandem-nbd-mix --ioengine=nbd --uri=" + Uri("disk") +
-                           " --rw=randrw --bs=4k --size=32M --iodepth=32 --time_based --runtime=3"
-                           " --output-format=normal");
+  RunResult r =
+      RunCommand("fio --name=tandem-nbd-mix --ioengine=nbd --uri=" + Uri("disk") +
+                     " --rw=randrw --bs=4k --size=32M --iodepth=32 --time_based --runtime=3"
+                     " --verify_state_save=0 --output-format=normal",
+                 120, dir_.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(Contains(r.output, "err= 0")) << r.output;
 }

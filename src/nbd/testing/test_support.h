@@ -170,10 +170,12 @@ class ServerHarness {
 
   // Starts the server on the given listeners; returns the bound addresses.
   std::vector<std::string> StartServer(std::vector<ListenerOptions> listeners,
-                                       uint32_t max_in_flight = 64) {
+                                       uint32_t max_in_flight = 64,
+                                       uint64_t max_bytes_in_flight = 128u << 20) {
     ServerOptions opts;
     opts.listeners = std::move(listeners);
     opts.max_requests_in_flight = max_in_flight;
+    opts.max_bytes_in_flight = max_bytes_in_flight;
     return RunOnIo([&] {
       server_ = std::make_unique<NbdServer>(
           io_, opts,
