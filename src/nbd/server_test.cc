@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <random>
 
 #include "nbd/protocol.h"
 #include "nbd/testing/test_support.h"
@@ -653,6 +654,30 @@ TEST(ServerLimits, ReadingPausesAtTheByteLimit) {
   });
   EXPECT_EQ(c.SimpleReply().cookie, 1u);
   EXPECT_EQ(c.SimpleReply().cookie, 2u);
+}
+
+TEST_F(ServerTest, GarbageFromManyClientsNeverStopsTheServer) {
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 40; ++i) {
+    RawClient c(socket_);
+    if (i % 2 == 1) {
+      ASSERT_NE(c.Go(i % 4 == 1 ? "disk" : "disk:ro", i % 3 == 0), 0);
+    }
+    Bytes junk(rng() % 2048);
+    for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    if (i % 4 == 3 && junk.size() >= 4) {
+      // A valid request magic, so the junk gets past the first check.
+      junk[0] = 0x25, junk[1] = 0x60, junk[2] = 0x95, junk[3] = 0x13;
+    }
+    c.Send(junk);
+  }
+  RawClient good(socket_);
+  ASSERT_NE(good.Go("disk"), 0);
+  good.Request(kCmdRead, 1, 0, 512);
+  EXPECT_EQ(good.SimpleReply(512).error, 0u);
+  for (int tries = 0; tries < 1000 && harness_.ConnectionCount() > 1; ++tries) ::usleep(2000);
+  EXPECT_EQ(harness_.ConnectionCount(), 1u);
+  EXPECT_EQ(OnIo([&] { return disk_->open_now; }), 1);
 }
 
 // ---- Start / Stop ----
