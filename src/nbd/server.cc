@@ -204,13 +204,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
         socket_(std::move(socket)),
         listener_(listener),
         peer_(std::move(peer)),
-        event_(socket_.get_executor()) {}
+        event_(socket_.get_executor()),
+        handshake_timer_(socket_.get_executor()) {}
 
   void set_self_iterator(std::list<std::shared_ptr<Connection>>::iterator it) { self_it_ = it; }
 
   awaitable<void> Run() {
     auto self = shared_from_this();
+    if (uint32_t ms = server_->options.handshake_timeout_ms; ms > 0) {
+      handshake_timer_.expires_after(std::chrono::milliseconds(ms));
+      handshake_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+        auto conn = weak.lock();
+        if (ec || !conn || conn->in_transmission_ || conn->stopping_) return;
+        conn->Warn("handshake timed out; disconnecting");
+        error_code ignored;
+        conn->socket_.close(ignored);
+      });
+    }
     Next next = co_await Negotiate();
+    handshake_timer_.cancel();
     if (next == Next::kTransmission) co_await Serve();
     co_await Finish();
   }
@@ -647,6 +659,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ListenerOptions& listener_;  // owned by the server, outlives connections
   const std::string peer_;
   asio::steady_timer event_;
+  asio::steady_timer handshake_timer_;
   asio::cancellation_signal read_cancel_;
   std::list<std::shared_ptr<Connection>>::iterator self_it_;
 

@@ -680,6 +680,22 @@ TEST_F(ServerTest, GarbageFromManyClientsNeverStopsTheServer) {
   EXPECT_EQ(OnIo([&] { return disk_->open_now; }), 1);
 }
 
+TEST(ServerLimits, IdleNegotiationTimesOut) {
+  TempDir dir;
+  ServerHarness h;
+  h.AddExport("disk", kDiskSize);
+  std::string path = dir.path() + "/s.sock";
+  h.StartServer({{path, ""}}, 64, 128u << 20, /*handshake_timeout_ms=*/100);
+  RawClient idle(path);
+  idle.Handshake();
+  RawClient quick(path);
+  ASSERT_NE(quick.Go("disk"), 0);
+  EXPECT_TRUE(idle.WaitClosed(5000));
+  ::usleep(200000);  // past the timeout: the connection in transmission stays
+  quick.Request(kCmdRead, 1, 0, 512);
+  EXPECT_EQ(quick.SimpleReply(512).error, 0u);
+}
+
 // ---- Start / Stop ----
 
 TEST_F(ServerTest, StopClosesConnectionsAndUnlinksTheSocket) {

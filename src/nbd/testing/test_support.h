@@ -171,11 +171,13 @@ class ServerHarness {
   // Starts the server on the given listeners; returns the bound addresses.
   std::vector<std::string> StartServer(std::vector<ListenerOptions> listeners,
                                        uint32_t max_in_flight = 64,
-                                       uint64_t max_bytes_in_flight = 128u << 20) {
+                                       uint64_t max_bytes_in_flight = 128u << 20,
+                                       uint32_t handshake_timeout_ms = 30000) {
     ServerOptions opts;
     opts.listeners = std::move(listeners);
     opts.max_requests_in_flight = max_in_flight;
     opts.max_bytes_in_flight = max_bytes_in_flight;
+    opts.handshake_timeout_ms = handshake_timeout_ms;
     return RunOnIo([&] {
       server_ = std::make_unique<NbdServer>(
           io_, opts,
