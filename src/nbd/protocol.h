@@ -8,8 +8,8 @@
 // magic, kTruncated for a short buffer, kInvalidArgument for inconsistent
 // lengths); they never crash on any input.
 //
-// The prose spec of what Tandem implements is docs/nbd.md; the upstream
-// protocol is /work/shared/reference/nbd-protocol.md.
+// The prose spec of what Tandem implements is docs/nbd.md; names and values
+// follow the upstream NBD protocol document (doc/proto.md of the NBD project).
 #pragma once
 
 #include <cstdint>

@@ -204,13 +204,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
         socket_(std::move(socket)),
         listener_(listener),
         peer_(std::move(peer)),
-        event_(socket_.get_executor()) {}
+        event_(socket_.get_executor()),
+        handshake_timer_(socket_.get_executor()) {}
 
   void set_self_iterator(std::list<std::shared_ptr<Connection>>::iterator it) { self_it_ = it; }
 
   awaitable<void> Run() {
     auto self = shared_from_this();
+    if (uint32_t ms = server_->options.handshake_timeout_ms; ms > 0) {
+      handshake_timer_.expires_after(std::chrono::milliseconds(ms));
+      handshake_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+        auto conn = weak.lock();
+        if (ec || !conn || conn->in_transmission_ || conn->stopping_) return;
+        conn->Warn("handshake timed out; disconnecting");
+        error_code ignored;
+        conn->socket_.close(ignored);
+      });
+    }
     Next next = co_await Negotiate();
+    handshake_timer_.cancel();
     if (next == Next::kTransmission) co_await Serve();
     co_await Finish();
   }
@@ -236,7 +248,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   struct Outgoing {
     Bytes header;
-    SharedBytes data;  // may be null
+    SharedBytes data;     // may be null
+    uint64_t charge = 0;  // see Charge()
   };
 
   // ---- I/O helpers ----
@@ -263,6 +276,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Wakes the connection coroutine when it waits in WaitEvent.
   void Notify() { event_.cancel(); }
+  void Release(uint64_t charge) {
+    TANDEM_CHECK(pending_ > 0 && pending_bytes_ >= charge);
+    --pending_;
+    pending_bytes_ -= charge;
+  }
   // Waits for Notify() or the deadline; returns false on the deadline.
   awaitable<bool> WaitEvent(std::chrono::steady_clock::time_point deadline) {
     event_.expires_at(deadline);
@@ -455,6 +473,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> Serve() {
     in_transmission_ = true;
     const uint32_t max_pending = server_->options.max_requests_in_flight;
+    const uint64_t max_bytes = server_->options.max_bytes_in_flight;
     for (;;) {
       while (pending_ >= max_pending && !stopping_ && !write_failed_) co_await WaitEvent();
       if (stopping_ || write_failed_) co_return;
@@ -469,6 +488,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
         Warn(s.error().message + "; disconnecting");
         co_return;
       }
+      // Buffered bytes (write payloads, read data) are bounded too; one
+      // request of any legal size is always admitted.
+      const uint64_t charge = Charge(*req);
+      while (pending_bytes_ > 0 && pending_bytes_ + charge > max_bytes && !stopping_ &&
+             !write_failed_) {
+        co_await WaitEvent();
+      }
+      if (stopping_ || write_failed_) co_return;
       SharedBytes payload;
       if (HasPayload(*req)) {
         Bytes b(req->length);
@@ -477,6 +504,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       if (req->type == kCmdDisc) co_return;
       ++pending_;
+      pending_bytes_ += charge;
       RequestCheck check = CheckRequest(*req, session_);
       if (check.error != 0) {
         QueueError(*req, check.error, check.message);
@@ -494,7 +522,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     br.op = ToBlockOp(r.type);
     br.offset = r.offset;
     br.length = r.length;
-    br.fua = (r.flags & kCmdFlagFua) != 0 && r.type != kCmdRead;
+    // FUA matters only where data is written; on READ and FLUSH it is a no-op.
+    br.fua = (r.flags & kCmdFlagFua) != 0 &&
+             (r.type == kCmdWrite || r.type == kCmdWriteZeroes || r.type == kCmdTrim);
     br.no_hole = (r.flags & kCmdFlagNoHole) != 0;
     br.data = std::move(payload);
     ++at_export_;
@@ -521,35 +551,41 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (r.type == kCmdRead && session_.structured_replies) {
       const auto length = static_cast<uint32_t>(read_data->size());
       if (length == 0) {
-        QueueReply(EncodeChunkNone(r.cookie), nullptr);
+        QueueReply(r, EncodeChunkNone(r.cookie), nullptr);
       } else {
         Bytes header = EncodeChunkOffsetDataHeader(r.cookie, r.offset, length, true);
-        QueueReply(std::move(header), std::move(read_data));
+        QueueReply(r, std::move(header), std::move(read_data));
       }
     } else if (session_.structured_replies) {
-      QueueReply(EncodeChunkNone(r.cookie), nullptr);
+      QueueReply(r, EncodeChunkNone(r.cookie), nullptr);
     } else {
-      QueueReply(EncodeSimpleReply(0, r.cookie), std::move(read_data));
+      QueueReply(r, EncodeSimpleReply(0, r.cookie), std::move(read_data));
     }
   }
 
   void QueueError(const Request& r, uint32_t error, const std::string& message) {
     if (session_.structured_replies) {
-      QueueReply(EncodeChunkError(r.cookie, error, message), nullptr);
+      QueueReply(r, EncodeChunkError(r.cookie, error, message), nullptr);
     } else {
-      QueueReply(EncodeSimpleReply(error, r.cookie), nullptr);
+      QueueReply(r, EncodeSimpleReply(error, r.cookie), nullptr);
     }
   }
 
-  // Queues one reply. pending_ drops when it is written (or dropped because
-  // the socket failed).
-  void QueueReply(Bytes header, SharedBytes data) {
+  // The bytes a request keeps buffered until its reply is written.
+  static uint64_t Charge(const Request& r) {
+    bool buffered = r.type == kCmdWrite || r.type == kCmdRead;
+    return buffered && r.length <= kMaxPayloadBytes ? r.length : 0;
+  }
+
+  // Queues the reply to `r`. pending_ and pending_bytes_ drop when it is
+  // written (or dropped because the socket failed).
+  void QueueReply(const Request& r, Bytes header, SharedBytes data) {
     if (write_failed_) {
-      --pending_;
+      Release(Charge(r));
       Notify();
       return;
     }
-    queue_.push_back(Outgoing{std::move(header), std::move(data)});
+    queue_.push_back(Outgoing{std::move(header), std::move(data), Charge(r)});
     if (!writing_) {
       writing_ = true;
       asio::co_spawn(socket_.get_executor(), WriteLoop(shared_from_this()), RethrowIfError);
@@ -575,11 +611,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       error_code ec;
       co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
-      pending_ -= static_cast<uint32_t>(batch.size());
+      for (const Outgoing& o : batch) Release(o.charge);
       if (ec) {
         if (!stopping_) Warn("write failed: " + ec.message());
         write_failed_ = true;
-        pending_ -= static_cast<uint32_t>(queue_.size());
+        for (const Outgoing& o : queue_) Release(o.charge);
         queue_.clear();
         error_code ignored;
         read_cancel_.emit(asio::cancellation_type::terminal);
@@ -623,6 +659,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ListenerOptions& listener_;  // owned by the server, outlives connections
   const std::string peer_;
   asio::steady_timer event_;
+  asio::steady_timer handshake_timer_;
   asio::cancellation_signal read_cancel_;
   std::list<std::shared_ptr<Connection>>::iterator self_it_;
 
@@ -636,8 +673,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool opened_ = false;
   Session session_;
 
-  uint32_t pending_ = 0;    // requests read whose reply is not yet written
-  uint32_t at_export_ = 0;  // requests submitted whose callback has not run
+  uint32_t pending_ = 0;        // requests read whose reply is not yet written
+  uint64_t pending_bytes_ = 0;  // their Charge()
+  uint32_t at_export_ = 0;      // requests submitted whose callback has not run
   std::deque<Outgoing> queue_;
   bool writing_ = false;
   bool write_failed_ = false;
@@ -731,6 +769,10 @@ Status NbdServer::Start() {
   if (s.options.listeners.empty()) return MakeError(Errc::kInvalidArgument, "no NBD listeners");
   if (s.options.max_requests_in_flight < 1 || s.options.max_requests_in_flight > 4096) {
     return MakeError(Errc::kInvalidArgument, "max_requests_in_flight must be in 1..4096");
+  }
+  if (s.options.max_bytes_in_flight < kMaxPayloadBytes) {
+    return MakeError(Errc::kInvalidArgument,
+                     "max_bytes_in_flight must be at least the 32 MiB maximum payload");
   }
   std::vector<Impl::Listener> bound;
   auto fail = [&](Error e) -> Status {

@@ -46,9 +46,11 @@ struct ExportRef {
 };
 
 // Resolves a client's export name. on_default_name is true when the client
-// sent the empty name and `name` is the listener's default export. An error
-// (kNotFound for unknown names) becomes NBD_REP_ERR_UNKNOWN with the error's
-// message. Called on the io_context thread; must not block.
+// sent the empty name and `name` is the listener's default export. Errors
+// become option errors carrying the error's message: kNotFound ->
+// NBD_REP_ERR_UNKNOWN, kInvalidArgument -> NBD_REP_ERR_INVALID, any other ->
+// NBD_REP_ERR_POLICY (NBD_OPT_EXPORT_NAME can only disconnect). Called on the
+// io_context thread, also for NBD_OPT_INFO; must not block or open anything.
 using ExportResolver =
     std::function<Result<ExportRef>(std::string_view name, bool on_default_name)>;
 // The names NBD_OPT_LIST reports, in order.
@@ -70,9 +72,15 @@ struct ServerOptions {
   // Requests a connection may have at the export at once; reading from the
   // socket pauses beyond that. 1..4096.
   uint32_t max_requests_in_flight = 64;
+  // Bytes of write payloads and read data a connection may hold buffered
+  // (from reading a request until its reply is written). At least 32 MiB.
+  uint64_t max_bytes_in_flight = 128u << 20;
   // On Stop(), how long a connection whose in-flight requests are done may
   // take to flush replies to a client that does not read them.
   uint32_t stop_write_grace_ms = 2000;
+  // A client that has not reached transmission this long after connecting is
+  // disconnected (it holds a connection without using it). 0: no limit.
+  uint32_t handshake_timeout_ms = 30000;
 };
 
 // Parsed ListenerOptions::address.

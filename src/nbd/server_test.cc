@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <fstream>
+#include <random>
 
 #include "nbd/protocol.h"
 #include "nbd/testing/test_support.h"
@@ -604,6 +605,95 @@ TEST_F(ServerTest, ManyConnectionsAtOnce) {
     ::usleep(2000);
   }
   EXPECT_EQ(Closes(disk_, OpenMode::kReadWrite), 20);
+}
+
+TEST(ServerLimits, ReadingPausesAtTheRequestLimit) {
+  TempDir dir;
+  ServerHarness h;
+  MemoryExport* disk = h.AddExport("disk", kDiskSize);
+  disk->hold_requests = true;
+  std::string path = dir.path() + "/s.sock";
+  h.StartServer({{path, ""}}, /*max_in_flight=*/2);
+  RawClient c(path);
+  ASSERT_NE(c.Go("disk"), 0);
+  for (uint64_t i = 0; i < 4; ++i) c.Request(kCmdRead, i, 0, 512);
+  for (int tries = 0; tries < 500 && h.RunOnIo([&] { return disk->held_count(); }) < 2; ++tries) {
+    ::usleep(2000);
+  }
+  ::usleep(20000);
+  EXPECT_EQ(h.RunOnIo([&] { return disk->held_count(); }), 2u);
+  h.RunOnIo([&] {
+    disk->hold_requests = false;
+    disk->ReleaseHeldReversed();
+    return 0;
+  });
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(c.SimpleReply(512).error, 0u);
+  EXPECT_EQ(h.RunOnIo([&] { return disk->submitted; }), 4);
+}
+
+TEST(ServerLimits, ReadingPausesAtTheByteLimit) {
+  TempDir dir;
+  ServerHarness h;
+  MemoryExport* disk = h.AddExport("disk", 64ull << 20);
+  disk->hold_requests = true;
+  std::string path = dir.path() + "/s.sock";
+  h.StartServer({{path, ""}}, /*max_in_flight=*/64, /*max_bytes_in_flight=*/kMaxPayloadBytes);
+  RawClient c(path);
+  ASSERT_NE(c.Go("disk"), 0);
+  c.Request(kCmdWrite, 1, 0, kMaxPayloadBytes, 0, Bytes(kMaxPayloadBytes, 1));
+  c.Request(kCmdWrite, 2, kMaxPayloadBytes, 512, 0, Bytes(512, 2));
+  for (int tries = 0; tries < 500 && h.RunOnIo([&] { return disk->held_count(); }) < 1; ++tries) {
+    ::usleep(2000);
+  }
+  ::usleep(20000);
+  EXPECT_EQ(h.RunOnIo([&] { return disk->submitted; }), 1);  // the second waits
+  h.RunOnIo([&] {
+    disk->hold_requests = false;
+    disk->ReleaseHeldReversed();
+    return 0;
+  });
+  EXPECT_EQ(c.SimpleReply().cookie, 1u);
+  EXPECT_EQ(c.SimpleReply().cookie, 2u);
+}
+
+TEST_F(ServerTest, GarbageFromManyClientsNeverStopsTheServer) {
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 40; ++i) {
+    RawClient c(socket_);
+    if (i % 2 == 1) {
+      ASSERT_NE(c.Go(i % 4 == 1 ? "disk" : "disk:ro", i % 3 == 0), 0);
+    }
+    Bytes junk(rng() % 2048);
+    for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    if (i % 4 == 3 && junk.size() >= 4) {
+      // A valid request magic, so the junk gets past the first check.
+      junk[0] = 0x25, junk[1] = 0x60, junk[2] = 0x95, junk[3] = 0x13;
+    }
+    c.Send(junk);
+  }
+  RawClient good(socket_);
+  ASSERT_NE(good.Go("disk"), 0);
+  good.Request(kCmdRead, 1, 0, 512);
+  EXPECT_EQ(good.SimpleReply(512).error, 0u);
+  for (int tries = 0; tries < 1000 && harness_.ConnectionCount() > 1; ++tries) ::usleep(2000);
+  EXPECT_EQ(harness_.ConnectionCount(), 1u);
+  EXPECT_EQ(OnIo([&] { return disk_->open_now; }), 1);
+}
+
+TEST(ServerLimits, IdleNegotiationTimesOut) {
+  TempDir dir;
+  ServerHarness h;
+  h.AddExport("disk", kDiskSize);
+  std::string path = dir.path() + "/s.sock";
+  h.StartServer({{path, ""}}, 64, 128u << 20, /*handshake_timeout_ms=*/100);
+  RawClient idle(path);
+  idle.Handshake();
+  RawClient quick(path);
+  ASSERT_NE(quick.Go("disk"), 0);
+  EXPECT_TRUE(idle.WaitClosed(5000));
+  ::usleep(200000);  // past the timeout: the connection in transmission stays
+  quick.Request(kCmdRead, 1, 0, 512);
+  EXPECT_EQ(quick.SimpleReply(512).error, 0u);
 }
 
 // ---- Start / Stop ----

@@ -15,6 +15,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,6 +69,11 @@ class MemoryExport : public BlockExport {
     };
     if (hold_requests) {
       held_.push_back(std::move(run));
+    } else if (max_delay_us > 0) {
+      // Each request completes after its own random delay: out of order.
+      auto timer = std::make_shared<boost::asio::steady_timer>(
+          io_, std::chrono::microseconds(rng_() % max_delay_us));
+      timer->async_wait([timer, run = std::move(run)](boost::system::error_code) { run(); });
     } else {
       boost::asio::post(io_, std::move(run));
     }
@@ -87,6 +93,7 @@ class MemoryExport : public BlockExport {
   // Knobs and observations; touch them on the io thread (or while idle).
   bool can_trim = true, can_write_zeroes = true, can_flush = true, can_multi_conn = true;
   bool hold_requests = false;
+  uint32_t max_delay_us = 0;  // > 0: complete requests after random delays
   int refuse_error = 0;
   std::string refuse_message;
   int open_count[2] = {0, 0};
@@ -127,6 +134,7 @@ class MemoryExport : public BlockExport {
   boost::asio::io_context& io_;
   std::vector<uint8_t> data_;
   std::vector<std::function<void()>> held_;
+  std::mt19937 rng_{12345};
 };
 
 // A temporary directory removed on destruction.
@@ -170,10 +178,14 @@ class ServerHarness {
 
   // Starts the server on the given listeners; returns the bound addresses.
   std::vector<std::string> StartServer(std::vector<ListenerOptions> listeners,
-                                       uint32_t max_in_flight = 64) {
+                                       uint32_t max_in_flight = 64,
+                                       uint64_t max_bytes_in_flight = 128u << 20,
+                                       uint32_t handshake_timeout_ms = 30000) {
     ServerOptions opts;
     opts.listeners = std::move(listeners);
     opts.max_requests_in_flight = max_in_flight;
+    opts.max_bytes_in_flight = max_bytes_in_flight;
+    opts.handshake_timeout_ms = handshake_timeout_ms;
     return RunOnIo([&] {
       server_ = std::make_unique<NbdServer>(
           io_, opts,
