@@ -670,6 +670,22 @@ void ResourceImpl::ReopenAfterVerdict(int p) {
   LostConnection(p, ConnState::kStandAlone);
 }
 
+void ResourceImpl::CheckKoCount() {
+  // DRBD's ko-count: a peer that is connected (it answers pings) but has not
+  // answered a write or a barrier for timeout * ko-count is excluded, so a
+  // stuck disk there cannot stall the Primary forever (drbd-semantics.md §9).
+  const Time limit = opts_.timeout * static_cast<Time>(opts_.ko_count);
+  uint64_t stuck = 0;
+  for (const auto& [seq, r] : reqs_)
+    if (now_ - r.started > limit) stuck |= r.peers_pending | r.barrier_wait;
+  for (int p = 0; p < kMaxNodes; ++p) {
+    if (!(stuck & (1ull << p)) || !peers_[p].exists || !peers_[p].transport_up) continue;
+    EmitEvent(Fmt("ko-count name:%s peer-node-id:%d: no answer for %lld ms, dropping the connection",
+                  cfg_.name.c_str(), p, static_cast<long long>(limit / kMs)));
+    DropConn(p, ConnState::kTimeout);
+  }
+}
+
 void ResourceImpl::GoStandAlone(int p) {
   Peer& pr = peers_[p];
   pr.want = false;

@@ -329,6 +329,10 @@ void ResourceImpl::AfterInput() {
   if (stepping) want(next_resync_step_ > now_ ? next_resync_step_ : now_ + 100 * kMs);
   if (twopc_) want(twopc_->deadline);
   if (promote_) want(promote_->retry_at > now_ ? promote_->retry_at : promote_->deadline);
+  if (opts_.ko_count > 0 && !reqs_.empty()) {
+    if (next_ko_check_ <= now_) next_ko_check_ = now_ + opts_.timeout;
+    want(next_ko_check_);
+  }
   if (next != 0) ArmTimerAt(next);
   if (opts_.disk_timeout > 0 && !io_done_.empty()) {
     Time oldest = now_;
@@ -367,6 +371,10 @@ void ResourceImpl::AdvanceTime(Time now) {
     }
   }
   CheckDiskTimeout();
+  if (opts_.ko_count > 0 && next_ko_check_ != 0 && next_ko_check_ <= now_) {
+    next_ko_check_ = reqs_.empty() ? 0 : now_ + opts_.timeout;
+    CheckKoCount();
+  }
   if (next_resync_step_ <= now_) {
     next_resync_step_ = now_ + 100 * kMs;
     for (int p = 0; p < kMaxNodes; ++p) {

@@ -53,6 +53,7 @@ void ResourceImpl::Submit(const AppRequest& in) {
   uint64_t seq = ++req_seq_;
   AppReq& r = reqs_[seq];
   r.seq = seq;
+  r.started = now_;
   r.req = in;
   r.vol = vol;
   if (in.op != AppOp::kRead && opts_.quorum != kQuorumOff && !have_quorum_) {

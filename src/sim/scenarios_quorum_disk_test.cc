@@ -924,6 +924,26 @@ TEST(QuorumDiskScenario, S28_DisklessPrimaryShieldedFromDiskErrors) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// ko-count (drbd-semantics.md §9): a Secondary that stays connected but whose
+// disk hangs stops answering writes; after timeout * ko-count the Primary
+// drops it and the write completes. Without ko-count it would hang forever.
+TEST(QuorumDiskScenario, S29b_KoCountDropsASecondaryWithAHungDisk) {
+  ClusterOptions o = Cluster(2);
+  o.options.timeout = 1 * kSec;
+  o.options.ko_count = 3;
+  SimHarness h(2902, o);
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  h.cluster.disk(kBravo, kVol0)->Freeze(DiskArea::kData);
+  h.cluster.disk(kBravo, kVol0)->Freeze(DiskArea::kMeta);
+  AppResult w = h.Write(kAlpha, 0, 1, false, kVol0);
+  ASSERT_TRUE(w.ok()) << "the write must complete once bravo is dropped" << Dump(h);
+  EXPECT_NE(h.cluster.Status(kAlpha)->connections[0].conn, engine::ConnState::kConnected)
+      << Dump(h);
+  h.cluster.disk(kBravo, kVol0)->ClearFaults();
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+}
+
 // §11.2 row 29 — LINBIT test `disk-timeout` (app write on the Primary): the
 // Primary's backing disk hangs. DRBD with disk-timeout detaches the node when
 // the timeout expires and completes the write through the peer. The engine

@@ -11,12 +11,8 @@ source "$(dirname "$0")/netns.sh"
 trap 'cleanup; netns_cleanup' EXIT
 
 netns_setup 3
-write_res 3 "options { quorum majority; on-no-quorum io-error; }"
 # Fast failure detection for the test.
-for n in 0 1 2; do
-  sed -i 's/net { protocol C;/net { protocol C; ping-int 1; ping-timeout 5;/' \
-    "$(root_of $n)/etc/tandem/resources.d/r0.res"
-done
+NET_OPTS="ping-int 1; ping-timeout 5;" write_res 3 "options { quorum majority; on-no-quorum io-error; }"
 for n in 0 1 2; do
   adm $n create-md r0
   start_node $n

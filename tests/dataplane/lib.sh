@@ -35,7 +35,8 @@ adm() {
   "$TANDEMADM" --root "$(root_of "$n")" --node "$(node_name "$n")" "$@"
 }
 
-# write_res N [extra options inside the resource]: an r0 for nodes 0..N-1.
+# write_res N [extra lines inside the resource]: an r0 for nodes 0..N-1;
+# NET_OPTS adds options to its net section.
 write_res() {
   local count=$1 extra=${2:-} i
   NODES=$count
@@ -46,7 +47,7 @@ write_res() {
   for ((i = 0; i < count; i++)); do
     {
       echo "resource r0 {"
-      echo "  net { protocol C; shared-secret \"tandem-test\"; cram-hmac-alg sha256; }"
+      echo "  net { protocol C; shared-secret \"tandem-test\"; cram-hmac-alg sha256; ${NET_OPTS:-} }"
       echo "  $extra"
       local j
       for ((j = 0; j < count; j++)); do

@@ -39,6 +39,7 @@ struct AppReq {
   bool local_pending = false;
   bool local_ok = false;
   uint64_t peers_pending = 0;  // node mask: waiting for this peer's ack
+  Time started = 0;            // when it was submitted (ko-count)
   bool peer_ok = false;
   uint32_t epoch = 0;
   bool al_held = false;  // holds AL references that must be released
@@ -356,6 +357,8 @@ class ResourceImpl {
   HandshakePolicy Policy() const;
   void DropConn(int peer, ConnState why);
   void GoStandAlone(int peer);
+  // ko-count: drops peers that left a request unanswered for timeout * ko-count.
+  void CheckKoCount();
   // Connect after a StandAlone verdict whose transport is still up.
   void ReopenAfterVerdict(int peer);
   // After a handshake verdict that ends in StandAlone, keep the transport
@@ -479,6 +482,7 @@ class ResourceImpl {
   std::vector<uint64_t> twopc_cookies_;
   Time next_tick_ = 0;
   Time next_resync_step_ = 0;
+  Time next_ko_check_ = 0;  // next look for peers that stopped acknowledging (ko-count)
   Time armed_ = 0;
   // Re-run the state/time based checks (re-handshake, lost-peer
   // re-evaluation) after this input: a timer fired or a round decided.
