@@ -40,6 +40,8 @@ struct DiskFaults {
   int fail_reads = 0;  // -1 = every one until cleared, n = the next n
   int fail_writes = 0;
   int fail_flushes = 0;
+  bool data = true;   // the failures apply to data-area I/O
+  bool meta = false;  // ... and to metadata I/O
   bool frozen = false;
 };
 

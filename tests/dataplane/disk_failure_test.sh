@@ -14,6 +14,9 @@ adm 0 wait-connect r0 --timeout 20 || fail "nodes did not connect"
 adm 0 new-current-uuid r0 --clear-bitmap
 adm 1 wait-sync r0 --timeout 30 || fail "not UpToDate"
 adm 0 primary r0
+# The first write after a promotion starts a new generation; let it settle
+# before the disk fails (a failure in that very write needs a full resync).
+qemu-io -f raw -c "write -P 0x54 8M 64k" "$(nbd_uri 0)" >/dev/null || fail "first write"
 
 log "node 1's disk fails writes"
 adm 1 fault r0 --kind fail-io --op write
