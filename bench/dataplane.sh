@@ -18,8 +18,10 @@ source "$(dirname "$0")/../tests/dataplane/lib.sh"
 
 # fio_run NAME IOENGINE-ARGS... -> "iops lat_us_mean" of the job
 fio_json() {
-  fio --output-format=json --time_based --runtime="$RUNTIME" --ramp_time=1 --group_reporting \
-    --name=b "$@" 2>/dev/null
+  # fio's nbd engine prints a line of its own on stdout: keep the JSON apart.
+  fio --output-format=json --output="$SCRATCH/fio.json" --time_based --runtime="$RUNTIME" \
+    --ramp_time=1 --group_reporting --name=b "$@" >/dev/null 2>&1 || true
+  cat "$SCRATCH/fio.json"
 }
 iops_of() { python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]; d=j['write'] if j['write']['iops']>0 else j['read']; print('%d %.0f %.0f' % (d['iops'], d['lat_ns']['mean']/1000, d['bw_bytes']/1048576))"; }
 
