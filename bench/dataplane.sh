@@ -14,6 +14,9 @@ RUNTIME=${2:-8}
 RESYNC_SIZE=${3:-4G}
 export TANDEMD=$BUILD/apps/tandemd TANDEMADM=$BUILD/apps/tandemadm PORT=${PORT:-7500}
 VOLUME_SIZE=1G
+# Backing files are preallocated, as the FILE storage provider makes them:
+# O_DIRECT writes into holes pay for block allocation on every first write.
+export PREALLOC=1
 source "$(dirname "$0")/../tests/dataplane/lib.sh"
 
 # fio_run NAME IOENGINE-ARGS... -> "iops lat_us_mean" of the job
@@ -38,7 +41,7 @@ measure() {  # label, then fio target args
 }
 
 # --- baselines
-truncate -s 1G "$SCRATCH/local.img"
+fallocate -l 1G "$SCRATCH/local.img"
 measure "fio io_uring, local file" --ioengine=io_uring --direct=1 --filename="$SCRATCH/local.img"
 nbdkit -P "$SCRATCH/nbdkit.pid" -U "$SCRATCH/nbdkit.sock" file "$SCRATCH/local.img"
 sleep 0.3

@@ -70,13 +70,30 @@ void Uring::Queue(io_uring_sqe* sqe, Callback cb) {
 }
 
 void Uring::ScheduleSubmit() {
+  ++queued_;
+  if (queued_ >= kMaxBatch) return SubmitNow();
   if (submit_pending_) return;
   submit_pending_ = true;
-  boost::asio::post(ctx_, [this] {
-    if (!submit_pending_) return;
-    submit_pending_ = false;
-    io_uring_submit(&ring_);
-  });
+  hops_ = 0;
+  queued_seen_ = queued_;
+  boost::asio::post(ctx_, [this] { SubmitStep(); });
+}
+
+void Uring::SubmitStep() {
+  if (!submit_pending_) return;
+  // Wait another turn while requests keep arriving.
+  if (queued_ > queued_seen_ && ++hops_ < kMaxHops) {
+    queued_seen_ = queued_;
+    boost::asio::post(ctx_, [this] { SubmitStep(); });
+    return;
+  }
+  SubmitNow();
+}
+
+void Uring::SubmitNow() {
+  submit_pending_ = false;
+  queued_ = queued_seen_ = 0;
+  io_uring_submit(&ring_);
 }
 
 void Uring::Read(int fd, void* buf, uint32_t len, uint64_t offset, Callback cb) {

@@ -42,7 +42,11 @@ write_res() {
   NODES=$count
   for ((i = 0; i < count; i++)); do
     mkdir -p "$(root_of "$i")/etc/tandem/resources.d"
-    truncate -s "$VOLUME_SIZE" "$(disk_of "$i")"
+    if [ "${PREALLOC:-0}" = 1 ]; then
+      fallocate -l "$VOLUME_SIZE" "$(disk_of "$i")"  # as the FILE provider does
+    else
+      truncate -s "$VOLUME_SIZE" "$(disk_of "$i")"
+    fi
   done
   for ((i = 0; i < count; i++)); do
     {
