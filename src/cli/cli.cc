@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "cli/http_client.h"
 #include "common/size.h"
@@ -475,6 +476,12 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
           }
           std::string state = GetPath(v, {"connection_status"});
           if (state == "OFFLINE") state = "OFFLINE";
+          // As linstor: an evacuating node shows EVACUATE instead of its connection state.
+          if (const auto* fl = v.as_object().if_contains("flags"); fl && fl->is_array()) {
+            for (const auto& f : fl->as_array()) {
+              if (f.is_string() && f.as_string() == "EVACUATE") state = "EVACUATE";
+            }
+          }
           rows->push_back({GetPath(v, {"name"}), GetPath(v, {"type"}), addr, state});
         });
   });
@@ -493,6 +500,17 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return ctx.Mutate("PUT", "/v1/nodes/" + Pct(n_name),
                       PropsBody(n_aux ? "Aux/" + n_key : n_key, n_value));
   });
+  for (const auto& [verb, method, suffix, help] :
+       {std::tuple{"evacuate", "PUT", "/evacuate", "Move the node's resources to other nodes"},
+        std::tuple{"restore", "PUT", "/restore", "Clear the EVACUATE state of a node"},
+        std::tuple{"lost", "DELETE", "/lost", "Remove a node that is gone, with its resources"}}) {
+    auto* cmd = sub(node, verb, help, {});
+    cmd->add_option("NAME", n_name)->required();
+    std::string m = method, path_suffix = suffix;
+    leaf(cmd, [&, m, path_suffix] {
+      return ctx.Mutate(m, "/v1/nodes/" + Pct(n_name) + path_suffix, json::object{});
+    });
+  }
   auto* n_lp = sub(node, "list-properties", "List the properties of a node", {"lp"});
   n_lp->add_option("NAME", n_name)->required();
   leaf(n_lp, [&] {
@@ -656,6 +674,28 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
                       {"select_filter", json::object{}}};
     return ctx.Mutate("POST", "/v1/resource-groups/" + Pct(rg_name) + "/spawn", body);
   });
+  std::optional<int> rgm_place;
+  std::optional<std::string> rgm_descr;
+  FilterOptions rgm_filter;
+  auto* rg_modify =
+      sub(rg, "modify", "Change the placement filter or description of a group", {"m"});
+  rg_modify->add_option("NAME", rg_name)->required();
+  rg_modify->add_option("--place-count", rgm_place, "Number of diskful replicas");
+  rg_modify->add_option("--description", rgm_descr, "Description");
+  rgm_filter.Add(rg_modify);
+  leaf(rg_modify, [&] {
+    json::object f;
+    if (rgm_place) f["place_count"] = *rgm_place;
+    Status s = rgm_filter.Fill(&f);
+    if (!s.ok()) {
+      err << "ERROR: " << s.error().message << "\n";
+      return kExitBadValue;
+    }
+    json::object body;
+    if (!f.empty()) body["select_filter"] = std::move(f);
+    if (rgm_descr) body["description"] = *rgm_descr;
+    return ctx.Mutate("PUT", "/v1/resource-groups/" + Pct(rg_name), body);
+  });
   std::string rg_key;
   std::optional<std::string> rg_value;
   auto* rg_sp = sub(rg, "set-property", "Set (or delete) a resource group property", {"sp"});
@@ -750,6 +790,18 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   rd_delete->add_option("NAME", rd_name)->required();
   leaf(rd_delete, [&] {
     return ctx.Mutate("DELETE", "/v1/resource-definitions/" + Pct(rd_name), json::object{});
+  });
+  std::optional<std::string> rdm_rg;
+  std::optional<int> rdm_peer_slots;
+  auto* rd_modify = sub(rd, "modify", "Change the group or peer slots of a definition", {"m"});
+  rd_modify->add_option("NAME", rd_name)->required();
+  rd_modify->add_option("--resource-group", rdm_rg, "Move to this resource group");
+  rd_modify->add_option("--peer-slots", rdm_peer_slots, "DRBD peer slots");
+  leaf(rd_modify, [&] {
+    json::object body;
+    if (rdm_rg) body["resource_group"] = *rdm_rg;
+    if (rdm_peer_slots) body["drbd_peer_slots"] = *rdm_peer_slots;
+    return ctx.Mutate("PUT", "/v1/resource-definitions/" + Pct(rd_name), body);
   });
   std::string rd_key;
   std::optional<std::string> rd_value;
