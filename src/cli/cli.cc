@@ -501,8 +501,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
                       PropsBody(n_aux ? "Aux/" + n_key : n_key, n_value));
   });
   for (const auto& [verb, method, suffix, help] :
-       {std::tuple{"evacuate", "PUT", "/evacuate", "Move the node's resources to other nodes"},
-        std::tuple{"restore", "PUT", "/restore", "Clear the EVACUATE state of a node"},
+       {std::tuple{"restore", "PUT", "/restore", "Clear the EVACUATE state of a node"},
         std::tuple{"lost", "DELETE", "/lost", "Remove a node that is gone, with its resources"}}) {
     auto* cmd = sub(node, verb, help, {});
     cmd->add_option("NAME", n_name)->required();
@@ -511,6 +510,17 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       return ctx.Mutate(m, "/v1/nodes/" + Pct(n_name) + path_suffix, json::object{});
     });
   }
+  std::vector<std::string> n_targets, n_no_targets;
+  auto* n_evac = sub(node, "evacuate", "Move the node's resources to other nodes", {});
+  n_evac->add_option("NAME", n_name)->required();
+  n_evac->add_option("--target", n_targets, "Only move to these nodes");
+  n_evac->add_option("--do-not-target", n_no_targets, "Never move to these nodes");
+  leaf(n_evac, [&] {
+    json::object body;
+    if (!n_targets.empty()) body["target"] = ToArray(n_targets);
+    if (!n_no_targets.empty()) body["do_not_target"] = ToArray(n_no_targets);
+    return ctx.Mutate("PUT", "/v1/nodes/" + Pct(n_name) + "/evacuate", body);
+  });
   auto* n_lp = sub(node, "list-properties", "List the properties of a node", {"lp"});
   n_lp->add_option("NAME", n_name)->required();
   leaf(n_lp, [&] {

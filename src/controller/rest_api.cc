@@ -564,15 +564,7 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
       Status st = ReadStringList(*o, "target", &target);
       if (st.ok()) st = ReadStringList(*o, "do_not_target", &do_not_target);
       if (!st.ok()) return ParseError(st.error().message);
-      if (!target.empty() || !do_not_target.empty()) {
-        return ErrorResponse(
-            500,
-            static_cast<uint64_t>(
-                rc::Compose(rc::kMaskError, rc::kMaskMod, rc::kMaskNode, rc::kFailInvldConf)),
-            "Evacuating to chosen targets (target, do_not_target) is not implemented yet.", "",
-            "Evacuate without targets; the resource group's filter chooses the new nodes.");
-      }
-      return RcResponse(service_->EvacuateNode(node), 200);
+      return RcResponse(service_->EvacuateNode(node, target, do_not_target), 200);
     }
     if (s.size() == 4 && s[3] == "lost") {
       if (m != "DELETE") return method_not_allowed();

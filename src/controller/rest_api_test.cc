@@ -227,7 +227,8 @@ TEST_F(RestApiTest, NodeEvacuateRestoreLostRoutes) {
   EXPECT_THAT(json::serialize(list.as_array().at(0).at("flags")), HasSubstr("EVACUATE"));
   EXPECT_EQ(Call("GET", "/v1/nodes/n1/evacuate").status, 405);
   std::string before = Call("GET", "/v1/nodes").body;
-  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/evacuate", R"({"target":["n2"]})").status, 500);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/evacuate", R"({"target":["nx"]})").status, 404);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/evacuate", R"({"do_not_target":"n2"})").status, 400);
   EXPECT_EQ(Call("PUT", "/v1/nodes/n1/evacuate", "[").status, 400);
   EXPECT_EQ(Call("PUT", "/v1/nodes/nx/evacuate", "{}").status, 404);
   EXPECT_EQ(Call("GET", "/v1/nodes").body, before);

@@ -625,12 +625,38 @@ ApiCallRcList Service::RemoveNode(const std::string& name, bool lost) {
   return op.Finish();
 }
 
-ApiCallRcList Service::EvacuateNode(const std::string& name) {
+ApiCallRcList Service::EvacuateNode(const std::string& name,
+                                    const std::vector<std::string>& targets,
+                                    const std::vector<std::string>& do_not_target) {
   Op op(this, kMaskMod, kMaskNode);
   op.Ref("Node", name);
   auto run = [&]() -> bool {
     const Node* cur = op.NeedNode(name);
     if (!cur) return false;
+    for (const auto& t : targets) {
+      if (!op.NeedNode(t)) return false;
+    }
+    for (const auto& t : do_not_target) {
+      if (!op.NeedNode(t)) return false;
+    }
+    // Restricts a filter's node list to `targets` minus `do_not_target`.
+    auto restrict_nodes = [&](SelectFilter* f) {
+      if (targets.empty() && do_not_target.empty()) return true;
+      std::set<std::string> allowed_by_group;
+      for (const auto& n : f->node_name_list) allowed_by_group.insert(NameKey(n));
+      std::set<std::string> excluded;
+      for (const auto& n : do_not_target) excluded.insert(NameKey(n));
+      std::vector<std::string> list;
+      for (const auto& [key, n] : cluster_->nodes.rows()) {
+        if (!allowed_by_group.empty() && !allowed_by_group.count(key)) continue;
+        if (excluded.count(key)) continue;
+        bool in_targets = targets.empty();
+        for (const auto& t : targets) in_targets = in_targets || NameEquals(t, n.name);
+        if (in_targets) list.push_back(n.name);
+      }
+      f->node_name_list = list;
+      return !list.empty();
+    };
     Node node = *cur;
     const std::string display = node.name;
     SetFlag(&node.flags, kFlagEvacuate, true);
@@ -650,6 +676,12 @@ ApiCallRcList Service::EvacuateNode(const std::string& name) {
       filter.place_count.reset();
       filter.additional_place_count = 1;
       filter.diskless_on_remaining = false;
+      if (!restrict_nodes(&filter)) {
+        return op.Fail(kFailNotEnoughNodes,
+                       "Cannot evacuate node " + Q(display) + ": no node is left for resource " +
+                           Q(rd.name) + " after target and do_not_target.",
+                       "", "Name other target nodes.");
+      }
       if (!op.CheckFilter(filter)) return false;
       // Constraints such as replicas-on-different must not count the replica
       // that leaves, so the choice is made without it; it stays in place

@@ -112,7 +112,10 @@ class Service {
   // resources to other nodes that satisfy their group's filter: the new
   // replicas are created first, then every resource of the node is deleted.
   // If any diskful resource finds no target, nothing changes.
-  ApiCallRcList EvacuateNode(const std::string& name);
+  // `targets` limits the new nodes to these; `do_not_target` excludes nodes
+  // (NodeEvacuate, REST 1.27).
+  ApiCallRcList EvacuateNode(const std::string& name, const std::vector<std::string>& targets = {},
+                             const std::vector<std::string>& do_not_target = {});
   // Clears EVACUATE; resources already moved stay where they are.
   ApiCallRcList RestoreNode(const std::string& name);
   // The node is gone for good: removes it, its pools and all its resources.

@@ -11,9 +11,9 @@
 namespace tandem::controller {
 namespace {
 
+using testing::Describe;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::Describe;
 
 class ServiceTest : public testing::ControllerTest {
  protected:
@@ -546,6 +546,27 @@ TEST_F(ServiceTest, EvacuateRespectsTheGroupFilter) {
   // a's replacement may be in z1 again (the leaving replica does not count): b.
   ExpectOk(service_->EvacuateNode("a"));
   EXPECT_THAT(ResourceNodes("vol", false), ElementsAre("b", "c"));
+}
+
+TEST_F(ServiceTest, EvacuateHonoursTargetAndDoNotTarget) {
+  for (const char* n : {"a", "b", "c", "d", "e"}) {
+    AddNode(n);
+    AddPool(n, "pool", 1000000);
+  }
+  AddRd("r1");
+  Place("r1", "a");
+  Place("r1", "b");  // tiebreaker on c
+  std::string before = Snapshot();
+  EXPECT_EQ(FirstCode(service_->EvacuateNode("a", {"nonode"})), rc::kFailNotFoundNode);
+  EXPECT_EQ(FirstCode(service_->EvacuateNode("a", {"b"})), rc::kFailNotEnoughNodes);
+  EXPECT_EQ(FirstCode(service_->EvacuateNode("a", {}, {"b", "c", "d", "e"})),
+            rc::kFailNotEnoughNodes);
+  EXPECT_EQ(Snapshot(), before);
+  ExpectOk(service_->EvacuateNode("a", {}, {"c", "d"}));
+  EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("b", "e"));
+  ExpectOk(service_->RestoreNode("a"));
+  ExpectOk(service_->EvacuateNode("b", {"d"}));
+  EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("d", "e"));
 }
 
 TEST_F(ServiceTest, RestoreClearsEvacuate) {

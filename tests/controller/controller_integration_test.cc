@@ -385,6 +385,8 @@ TEST_F(ControllerIntegrationTest, NodeEvacuateRestoreLost) {
   EXPECT_EQ(Http("PUT", "/v1/nodes/nonode/evacuate").status, 404);
   EXPECT_EQ(Http("DELETE", "/v1/nodes/nonode/lost").status, 404);
   EXPECT_EQ(Http("PUT", "/v1/nodes/bravo/evacuate", R"({"target":["alpha"]})").status, 500);
+  EXPECT_EQ(Tandem({"n", "evacuate", "bravo", "--do-not-target", "alpha"}).exit_code, 10);
+  EXPECT_EQ(Tandem({"n", "evacuate", "bravo", "--target", "nonode"}).exit_code, 10);
   EXPECT_EQ(State(), before);
 }
 
