@@ -249,8 +249,10 @@ struct FilterOptions {
       do_not_place_with, layer_list, providers, x_replicas;
   std::string do_not_place_with_regex;
   bool diskless_on_remaining = false;
+  std::optional<bool> diskless_on_remaining_value;  // modify: true or false
 
-  void Add(CLI::App* cmd) {
+  // `modify` takes --diskless-on-remaining with a value, as linstor's modify commands do.
+  void Add(CLI::App* cmd, bool modify = false) {
     cmd->add_option("--storage-pool,-s", storage_pools, "Storage pool(s) to place in")
         ->delimiter(',');
     cmd->add_option("--replicas-on-same", replicas_on_same,
@@ -266,8 +268,13 @@ struct FilterOptions {
     cmd->add_option("--layer-list,-l", layer_list, "Layer stack, e.g. drbd,storage")
         ->delimiter(',');
     cmd->add_option("--providers", providers, "Allowed storage providers")->delimiter(',');
-    cmd->add_flag("--diskless-on-remaining", diskless_on_remaining,
-                  "Add diskless replicas on every other node");
+    if (modify) {
+      cmd->add_option("--diskless-on-remaining", diskless_on_remaining_value,
+                      "true or false: diskless replicas on every other node");
+    } else {
+      cmd->add_flag("--diskless-on-remaining", diskless_on_remaining,
+                    "Add diskless replicas on every other node");
+    }
   }
   static std::vector<std::string> Aux(const std::vector<std::string>& keys) {
     std::vector<std::string> out;
@@ -285,6 +292,8 @@ struct FilterOptions {
     if (!layer_list.empty()) f->emplace("layer_stack", ToArray(layer_list));
     if (!providers.empty()) f->emplace("provider_list", ToArray(providers));
     if (diskless_on_remaining) f->emplace("diskless_on_remaining", true);
+    if (diskless_on_remaining_value)
+      f->emplace("diskless_on_remaining", *diskless_on_remaining_value);
     if (!x_replicas.empty()) {
       json::object m;
       for (const auto& x : x_replicas) {
@@ -692,7 +701,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   rg_modify->add_option("NAME", rg_name)->required();
   rg_modify->add_option("--place-count", rgm_place, "Number of diskful replicas");
   rg_modify->add_option("--description", rgm_descr, "Description");
-  rgm_filter.Add(rg_modify);
+  rgm_filter.Add(rg_modify, /*modify=*/true);
   leaf(rg_modify, [&] {
     json::object f;
     if (rgm_place) f["place_count"] = *rgm_place;

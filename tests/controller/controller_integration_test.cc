@@ -315,6 +315,15 @@ TEST_F(ControllerIntegrationTest, GroupAndDefinitionModify) {
   EXPECT_EQ(g.at("select_filter").at("place_count"), 3);
   EXPECT_THAT(json::serialize(g.at("select_filter").at("storage_pool_list")), HasSubstr("pool"));
   EXPECT_EQ(g.at("description"), "three copies");
+  TandemOk({"rg", "m", "grp", "--diskless-on-remaining", "true"});
+  EXPECT_EQ(
+      json::parse(Get("/v1/resource-groups/grp")).at("select_filter").at("diskless_on_remaining"),
+      true);
+  TandemOk({"rg", "m", "grp", "--diskless-on-remaining", "false"});
+  EXPECT_EQ(
+      json::parse(Get("/v1/resource-groups/grp")).at("select_filter").at("diskless_on_remaining"),
+      false);
+  EXPECT_EQ(Tandem({"rg", "m", "grp", "--diskless-on-remaining", "maybe"}).exit_code, 2);
   TandemOk({"rg", "m", "grp", "--replicas-on-different", "zone"});
   g = json::parse(Get("/v1/resource-groups/grp"));
   EXPECT_EQ(g.at("select_filter").at("place_count"), 3);  // kept
