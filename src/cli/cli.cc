@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "cli/http_client.h"
 #include "common/size.h"
@@ -248,8 +249,10 @@ struct FilterOptions {
       do_not_place_with, layer_list, providers, x_replicas;
   std::string do_not_place_with_regex;
   bool diskless_on_remaining = false;
+  std::optional<bool> diskless_on_remaining_value;  // modify: true or false
 
-  void Add(CLI::App* cmd) {
+  // `modify` takes --diskless-on-remaining with a value, as linstor's modify commands do.
+  void Add(CLI::App* cmd, bool modify = false) {
     cmd->add_option("--storage-pool,-s", storage_pools, "Storage pool(s) to place in")
         ->delimiter(',');
     cmd->add_option("--replicas-on-same", replicas_on_same,
@@ -265,8 +268,13 @@ struct FilterOptions {
     cmd->add_option("--layer-list,-l", layer_list, "Layer stack, e.g. drbd,storage")
         ->delimiter(',');
     cmd->add_option("--providers", providers, "Allowed storage providers")->delimiter(',');
-    cmd->add_flag("--diskless-on-remaining", diskless_on_remaining,
-                  "Add diskless replicas on every other node");
+    if (modify) {
+      cmd->add_option("--diskless-on-remaining", diskless_on_remaining_value,
+                      "true or false: diskless replicas on every other node");
+    } else {
+      cmd->add_flag("--diskless-on-remaining", diskless_on_remaining,
+                    "Add diskless replicas on every other node");
+    }
   }
   static std::vector<std::string> Aux(const std::vector<std::string>& keys) {
     std::vector<std::string> out;
@@ -284,6 +292,8 @@ struct FilterOptions {
     if (!layer_list.empty()) f->emplace("layer_stack", ToArray(layer_list));
     if (!providers.empty()) f->emplace("provider_list", ToArray(providers));
     if (diskless_on_remaining) f->emplace("diskless_on_remaining", true);
+    if (diskless_on_remaining_value)
+      f->emplace("diskless_on_remaining", *diskless_on_remaining_value);
     if (!x_replicas.empty()) {
       json::object m;
       for (const auto& x : x_replicas) {
@@ -475,6 +485,12 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
           }
           std::string state = GetPath(v, {"connection_status"});
           if (state == "OFFLINE") state = "OFFLINE";
+          // As linstor: an evacuating node shows EVACUATE instead of its connection state.
+          if (const auto* fl = v.as_object().if_contains("flags"); fl && fl->is_array()) {
+            for (const auto& f : fl->as_array()) {
+              if (f.is_string() && f.as_string() == "EVACUATE") state = "EVACUATE";
+            }
+          }
           rows->push_back({GetPath(v, {"name"}), GetPath(v, {"type"}), addr, state});
         });
   });
@@ -492,6 +508,27 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   leaf(n_sp, [&] {
     return ctx.Mutate("PUT", "/v1/nodes/" + Pct(n_name),
                       PropsBody(n_aux ? "Aux/" + n_key : n_key, n_value));
+  });
+  for (const auto& [verb, method, suffix, help] :
+       {std::tuple{"restore", "PUT", "/restore", "Clear the EVACUATE state of a node"},
+        std::tuple{"lost", "DELETE", "/lost", "Remove a node that is gone, with its resources"}}) {
+    auto* cmd = sub(node, verb, help, {});
+    cmd->add_option("NAME", n_name)->required();
+    std::string m = method, path_suffix = suffix;
+    leaf(cmd, [&, m, path_suffix] {
+      return ctx.Mutate(m, "/v1/nodes/" + Pct(n_name) + path_suffix, json::object{});
+    });
+  }
+  std::vector<std::string> n_targets, n_no_targets;
+  auto* n_evac = sub(node, "evacuate", "Move the node's resources to other nodes", {});
+  n_evac->add_option("NAME", n_name)->required();
+  n_evac->add_option("--target", n_targets, "Only move to these nodes");
+  n_evac->add_option("--do-not-target", n_no_targets, "Never move to these nodes");
+  leaf(n_evac, [&] {
+    json::object body;
+    if (!n_targets.empty()) body["target"] = ToArray(n_targets);
+    if (!n_no_targets.empty()) body["do_not_target"] = ToArray(n_no_targets);
+    return ctx.Mutate("PUT", "/v1/nodes/" + Pct(n_name) + "/evacuate", body);
   });
   auto* n_lp = sub(node, "list-properties", "List the properties of a node", {"lp"});
   n_lp->add_option("NAME", n_name)->required();
@@ -656,6 +693,28 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
                       {"select_filter", json::object{}}};
     return ctx.Mutate("POST", "/v1/resource-groups/" + Pct(rg_name) + "/spawn", body);
   });
+  std::optional<int> rgm_place;
+  std::optional<std::string> rgm_descr;
+  FilterOptions rgm_filter;
+  auto* rg_modify =
+      sub(rg, "modify", "Change the placement filter or description of a group", {"m"});
+  rg_modify->add_option("NAME", rg_name)->required();
+  rg_modify->add_option("--place-count", rgm_place, "Number of diskful replicas");
+  rg_modify->add_option("--description", rgm_descr, "Description");
+  rgm_filter.Add(rg_modify, /*modify=*/true);
+  leaf(rg_modify, [&] {
+    json::object f;
+    if (rgm_place) f["place_count"] = *rgm_place;
+    Status s = rgm_filter.Fill(&f);
+    if (!s.ok()) {
+      err << "ERROR: " << s.error().message << "\n";
+      return kExitBadValue;
+    }
+    json::object body;
+    if (!f.empty()) body["select_filter"] = std::move(f);
+    if (rgm_descr) body["description"] = *rgm_descr;
+    return ctx.Mutate("PUT", "/v1/resource-groups/" + Pct(rg_name), body);
+  });
   std::string rg_key;
   std::optional<std::string> rg_value;
   auto* rg_sp = sub(rg, "set-property", "Set (or delete) a resource group property", {"sp"});
@@ -750,6 +809,18 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   rd_delete->add_option("NAME", rd_name)->required();
   leaf(rd_delete, [&] {
     return ctx.Mutate("DELETE", "/v1/resource-definitions/" + Pct(rd_name), json::object{});
+  });
+  std::optional<std::string> rdm_rg;
+  std::optional<int> rdm_peer_slots;
+  auto* rd_modify = sub(rd, "modify", "Change the group or peer slots of a definition", {"m"});
+  rd_modify->add_option("NAME", rd_name)->required();
+  rd_modify->add_option("--resource-group", rdm_rg, "Move to this resource group");
+  rd_modify->add_option("--peer-slots", rdm_peer_slots, "DRBD peer slots");
+  leaf(rd_modify, [&] {
+    json::object body;
+    if (rdm_rg) body["resource_group"] = *rdm_rg;
+    if (rdm_peer_slots) body["drbd_peer_slots"] = *rdm_peer_slots;
+    return ctx.Mutate("PUT", "/v1/resource-definitions/" + Pct(rd_name), body);
   });
   std::string rd_key;
   std::optional<std::string> rd_value;

@@ -50,6 +50,9 @@ inline constexpr const char kFlagDrbdDiskless[] = "DRBD_DISKLESS";
 inline constexpr const char kFlagTieBreaker[] = "TIE_BREAKER";
 inline constexpr const char kFlagInactive[] = "INACTIVE";
 
+// Node flags.
+inline constexpr const char kFlagEvacuate[] = "EVACUATE";
+
 struct NetInterface {
   std::string name;
   std::string address;

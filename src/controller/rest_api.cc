@@ -555,6 +555,21 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
       }
       return method_not_allowed();
     }
+    if (s.size() == 4 && (s[3] == "evacuate" || s[3] == "restore")) {
+      if (m != "PUT") return method_not_allowed();
+      if (s[3] == "restore") return RcResponse(service_->RestoreNode(node), 200);
+      auto o = body_obj();
+      if (!o.ok()) return ParseError(o.error().message);
+      std::vector<std::string> target, do_not_target;
+      Status st = ReadStringList(*o, "target", &target);
+      if (st.ok()) st = ReadStringList(*o, "do_not_target", &do_not_target);
+      if (!st.ok()) return ParseError(st.error().message);
+      return RcResponse(service_->EvacuateNode(node, target, do_not_target), 200);
+    }
+    if (s.size() == 4 && s[3] == "lost") {
+      if (m != "DELETE") return method_not_allowed();
+      return RcResponse(service_->LostNode(node), 200);
+    }
     if (s[3] == "net-interfaces" && m == "GET") {
       const Node* n = c.FindNode(node);
       if (!n)

@@ -217,5 +217,46 @@ TEST_F(RestApiTest, UnknownPathsAnswerJson404) {
   EXPECT_TRUE(Json(r).is_array());
 }
 
+TEST_F(RestApiTest, NodeEvacuateRestoreLostRoutes) {
+  Node3();
+  auto r = Call("PUT", "/v1/nodes/n1/evacuate");  // empty body, as linstor sends it
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto node = Json(Call("GET", "/v1/nodes/n1"));
+  EXPECT_THAT(json::serialize(node.at("flags")), HasSubstr("EVACUATE"));
+  auto list = Json(Call("GET", "/v1/nodes?nodes=n1"));
+  EXPECT_THAT(json::serialize(list.as_array().at(0).at("flags")), HasSubstr("EVACUATE"));
+  EXPECT_EQ(Call("GET", "/v1/nodes/n1/evacuate").status, 405);
+  std::string before = Call("GET", "/v1/nodes").body;
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/evacuate", R"({"target":["nx"]})").status, 404);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/evacuate", R"({"do_not_target":"n2"})").status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/evacuate", "[").status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/nx/evacuate", "{}").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/nodes").body, before);
+  ASSERT_EQ(Call("PUT", "/v1/nodes/n1/restore").status, 200);
+  EXPECT_THAT(Call("GET", "/v1/nodes/n1").body, ::testing::Not(HasSubstr("EVACUATE")));
+  EXPECT_EQ(Call("DELETE", "/v1/nodes/nx/lost").status, 404);
+  ASSERT_EQ(Call("DELETE", "/v1/nodes/n3/lost").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/nodes/n3").status, 404);
+}
+
+TEST_F(RestApiTest, GroupModifyReadsSelectFilter) {
+  ASSERT_EQ(Call("POST", "/v1/resource-groups", R"({"name":"grp"})").status, 201);
+  auto r = Call("PUT", "/v1/resource-groups/grp",
+                R"({"description":"d","select_filter":{"place_count":3,"storage_pool":"ssd",)"
+                R"("replicas_on_same":["Aux/rack"],"diskless_on_remaining":true},)"
+                R"("override_props":{"Aux/x":"1"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto g = Json(Call("GET", "/v1/resource-groups/grp"));
+  EXPECT_EQ(g.at("select_filter").at("place_count"), 3);
+  EXPECT_THAT(json::serialize(g.at("select_filter")), HasSubstr("ssd"));
+  EXPECT_THAT(json::serialize(g.at("select_filter")), HasSubstr("Aux/rack"));
+  EXPECT_EQ(g.at("props").at("Aux/x"), "1");
+  std::string before = Call("GET", "/v1/resource-groups").body;
+  EXPECT_EQ(Call("PUT", "/v1/resource-groups/grp", R"({"select_filter":{"place_count":0}})").status,
+            500);
+  EXPECT_EQ(Call("PUT", "/v1/resource-groups/nogrp", "{}").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/resource-groups").body, before);
+}
+
 }  // namespace
 }  // namespace tandem::controller

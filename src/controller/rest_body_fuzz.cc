@@ -49,6 +49,7 @@ const char* kTargets[] = {
     "/v1/resource-definitions/rd1/autoplace",
     "/v1/resource-definitions/rd1/resources/n1/make-available",
     "/v1/controller/properties",
+    "/v1/nodes/n1/evacuate",
 };
 const char* kMethods[] = {"POST", "PUT", "GET", "DELETE"};
 

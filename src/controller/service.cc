@@ -598,7 +598,11 @@ ApiCallRcList Service::ModifyNode(const std::string& name, const NodeModifyReque
   return op.Finish();
 }
 
-ApiCallRcList Service::DeleteNode(const std::string& name) {
+ApiCallRcList Service::DeleteNode(const std::string& name) { return RemoveNode(name, false); }
+
+ApiCallRcList Service::LostNode(const std::string& name) { return RemoveNode(name, true); }
+
+ApiCallRcList Service::RemoveNode(const std::string& name, bool lost) {
   Op op(this, kMaskDel, kMaskNode);
   op.Ref("Node", name);
   if (const Node* node = op.NeedNode(name)) {
@@ -615,7 +619,123 @@ ApiCallRcList Service::DeleteNode(const std::string& name) {
     for (const auto& p : pools) op.txn().Erase(op.m().pools, PoolKey(display, p));
     op.txn().Erase(op.m().nodes, NodeKey(display));
     for (const auto& rd : affected) op.ReconcileQuorum(rd, {NodeKey(display)});
-    op.Ok(kDeleted, "Node " + Q(display) + " deleted.");
+    op.Ok(kDeleted, lost ? "Node " + Q(display) + " lost: removed with all its resources."
+                         : "Node " + Q(display) + " deleted.");
+  }
+  return op.Finish();
+}
+
+ApiCallRcList Service::EvacuateNode(const std::string& name,
+                                    const std::vector<std::string>& targets,
+                                    const std::vector<std::string>& do_not_target) {
+  Op op(this, kMaskMod, kMaskNode);
+  op.Ref("Node", name);
+  auto run = [&]() -> bool {
+    const Node* cur = op.NeedNode(name);
+    if (!cur) return false;
+    for (const auto& t : targets) {
+      if (!op.NeedNode(t)) return false;
+    }
+    for (const auto& t : do_not_target) {
+      if (!op.NeedNode(t)) return false;
+    }
+    // Restricts a filter's node list to `targets` minus `do_not_target`.
+    auto restrict_nodes = [&](SelectFilter* f) {
+      if (targets.empty() && do_not_target.empty()) return true;
+      std::set<std::string> allowed_by_group;
+      for (const auto& n : f->node_name_list) allowed_by_group.insert(NameKey(n));
+      std::set<std::string> excluded;
+      for (const auto& n : do_not_target) excluded.insert(NameKey(n));
+      std::vector<std::string> list;
+      for (const auto& [key, n] : cluster_->nodes.rows()) {
+        if (!allowed_by_group.empty() && !allowed_by_group.count(key)) continue;
+        if (excluded.count(key)) continue;
+        bool in_targets = targets.empty();
+        for (const auto& t : targets) in_targets = in_targets || NameEquals(t, n.name);
+        if (in_targets) list.push_back(n.name);
+      }
+      f->node_name_list = list;
+      return !list.empty();
+    };
+    Node node = *cur;
+    const std::string display = node.name;
+    SetFlag(&node.flags, kFlagEvacuate, true);
+    op.txn().Put(op.m().nodes, NodeKey(display), node);
+    op.Ok(kModified, "Node " + Q(display) + " is marked EVACUATE.");
+
+    std::vector<Resource> on_node;
+    for (const Resource* r : cluster_->ResourcesOnNode(display)) on_node.push_back(*r);
+    // New diskful replicas first, each where the group's filter allows.
+    for (const Resource& old : on_node) {
+      if (old.diskless()) continue;
+      const ResourceDefinition* rd_ptr = cluster_->FindRd(old.rd_name);
+      if (!rd_ptr) continue;
+      const ResourceDefinition rd = *rd_ptr;
+      SelectFilter filter;
+      if (const ResourceGroup* rg = cluster_->FindRg(rd.rg_name)) filter = rg->select_filter;
+      filter.place_count.reset();
+      filter.additional_place_count = 1;
+      filter.diskless_on_remaining = false;
+      if (!restrict_nodes(&filter)) {
+        return op.Fail(kFailNotEnoughNodes,
+                       "Cannot evacuate node " + Q(display) + ": no node is left for resource " +
+                           Q(rd.name) + " after target and do_not_target.",
+                       "", "Name other target nodes.");
+      }
+      if (!op.CheckFilter(filter)) return false;
+      // Constraints such as replicas-on-different must not count the replica
+      // that leaves, so the choice is made without it; it stays in place
+      // (and keeps its DRBD node id) until the new replica exists.
+      op.RemoveResource(rd.name, display);
+      auto placed = tandem::controller::Autoplace(op.c(), PlacementRequest{rd.name, filter});
+      op.PutResource(old);
+      if (!placed.ok() || placed->diskful.empty()) {
+        std::string why = placed.ok() ? "no target was chosen" : placed.error().message;
+        return op.Fail(kFailNotEnoughNodes,
+                       "Cannot evacuate node " + Q(display) + ": no other node can take the " +
+                           "diskful replica of resource " + Q(rd.name) + ". " + why,
+                       "The select filter of resource group " + Q(rd.rg_name) +
+                           " cannot be met without node " + Q(display) + ".",
+                       "Add nodes or storage pools, or relax the group's placement constraints, "
+                       "then evacuate again.");
+      }
+      for (const auto& choice : placed->diskful) {
+        ResourceCreateRequest req;
+        req.rsc.node_name = choice.node;
+        req.rsc.props[prop::kStorPoolName] = choice.pool;
+        if (!op.CreateResource(rd, req)) return false;
+      }
+    }
+    // Then every resource of the node goes (diskless ones too; a tiebreaker
+    // is re-created elsewhere by the quorum logic if still needed).
+    std::set<std::string> affected;
+    for (const Resource& r : on_node) {
+      op.RemoveResource(r.rd_name, display);
+      op.Ok(kDeleted, "Resource " + Q(r.rd_name) + " on evacuated node " + Q(display) + " deleted.",
+            kMaskRsc);
+      affected.insert(r.rd_name);
+    }
+    for (const auto& rd : affected) op.ReconcileQuorum(rd, {NodeKey(display)});
+    return true;
+  };
+  run();
+  return op.Finish();
+}
+
+ApiCallRcList Service::RestoreNode(const std::string& name) {
+  Op op(this, kMaskMod, kMaskNode);
+  op.Ref("Node", name);
+  if (const Node* cur = op.NeedNode(name)) {
+    Node node = *cur;
+    if (!HasFlag(node.flags, kFlagEvacuate)) {
+      op.Ok(kModified, "Node " + Q(node.name) + " is not evacuating; nothing to restore.");
+    } else {
+      SetFlag(&node.flags, kFlagEvacuate, false);
+      std::string msg = "Node " + Q(node.name) + " restored: EVACUATE cleared.";
+      std::string key = NodeKey(node.name);
+      op.txn().Put(op.m().nodes, key, std::move(node));
+      op.Ok(kModified, msg);
+    }
   }
   return op.Finish();
 }
@@ -805,7 +925,13 @@ ApiCallRcList Service::ModifyRg(const std::string& name, const RgModifyRequest& 
     ApplyPropsChange(req.props, &rg.props);
     if (req.select_filter) rg.select_filter = MergeFilters(*req.select_filter, rg.select_filter);
     if (req.peer_slots) rg.peer_slots = req.peer_slots;
-    if (op.CheckFilter(rg.select_filter)) {
+    if (rg.select_filter.additional_place_count) {
+      op.Fail(kFailInvldPlaceCount, "A resource group cannot have an additional place count (+N).",
+              "", "Use --place-count N on the group and --auto-place +N on resources.");
+    } else if (req.peer_slots && (*req.peer_slots < 1 || *req.peer_slots > 31)) {
+      op.Fail(kFailInvldConf,
+              "peer slots must be 1-31, not " + std::to_string(*req.peer_slots) + ".");
+    } else if (op.CheckFilter(rg.select_filter)) {
       std::string msg = "Resource group " + Q(rg.name) + " modified.";
       op.txn().Put(op.m().rgs, NameKey(name), std::move(rg));
       op.Ok(kModified, msg);

@@ -108,6 +108,18 @@ class Service {
   ApiCallRcList CreateNode(Node node);
   ApiCallRcList ModifyNode(const std::string& name, const NodeModifyRequest& req);
   ApiCallRcList DeleteNode(const std::string& name);
+  // Marks the node EVACUATE (no autoplacement onto it) and moves its diskful
+  // resources to other nodes that satisfy their group's filter: the new
+  // replicas are created first, then every resource of the node is deleted.
+  // If any diskful resource finds no target, nothing changes.
+  // `targets` limits the new nodes to these; `do_not_target` excludes nodes
+  // (NodeEvacuate, REST 1.27).
+  ApiCallRcList EvacuateNode(const std::string& name, const std::vector<std::string>& targets = {},
+                             const std::vector<std::string>& do_not_target = {});
+  // Clears EVACUATE; resources already moved stay where they are.
+  ApiCallRcList RestoreNode(const std::string& name);
+  // The node is gone for good: removes it, its pools and all its resources.
+  ApiCallRcList LostNode(const std::string& name);
 
   ApiCallRcList CreatePoolDef(StoragePoolDefinition def);
   ApiCallRcList ModifyPoolDef(const std::string& name, const PropsChange& change);
@@ -148,6 +160,7 @@ class Service {
 
  private:
   class Op;  // one request's transaction and answer (service.cc)
+  ApiCallRcList RemoveNode(const std::string& name, bool lost);
 
   Cluster* cluster_;
   Store* store_;

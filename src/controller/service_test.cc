@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "controller/test_fixture.h"
@@ -10,6 +11,7 @@
 namespace tandem::controller {
 namespace {
 
+using testing::Describe;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -370,6 +372,242 @@ TEST_F(ServiceTest, StateSurvivesReopen) {
   std::filesystem::remove(path);
   std::filesystem::remove(path.string() + "-wal");
   std::filesystem::remove(path.string() + "-shm");
+}
+
+// ---- Definition and group modify ----------------------------------------------
+
+TEST_F(ServiceTest, ModifyRdChangesGroupAndProps) {
+  ResourceGroup rg;
+  rg.name = "other";
+  ExpectOk(service_->CreateRg(rg));
+  AddRd("res");
+  RdModifyRequest m;
+  m.resource_group = "OTHER";
+  m.props.override_props = {{"Aux/owner", "ops"}};
+  ExpectOk(service_->ModifyRd("res", m));
+  EXPECT_EQ(cluster_->FindRd("res")->rg_name, "other");
+  EXPECT_EQ(cluster_->FindRd("res")->props.at("Aux/owner"), "ops");
+  RdModifyRequest del;
+  del.props.delete_props = {"Aux/owner"};
+  ExpectOk(service_->ModifyRd("res", del));
+  EXPECT_EQ(cluster_->FindRd("res")->props.count("Aux/owner"), 0u);
+}
+
+TEST_F(ServiceTest, RefusedRdModifyChangesNothing) {
+  AddRd("res");
+  std::string before = Snapshot();
+  RdModifyRequest bad_rg;
+  bad_rg.resource_group = "missing";
+  bad_rg.props.override_props = {{"Aux/owner", "ops"}};
+  auto r = service_->ModifyRd("res", bad_rg);
+  ASSERT_TRUE(rc::HasError(r));
+  EXPECT_EQ(FirstCode(r), rc::kFailNotFoundRscGrp);
+  RdModifyRequest bad_prop;
+  bad_prop.props.override_props = {{"DrbdOptions/auto-quorum", "sometimes"}};
+  EXPECT_EQ(FirstCode(service_->ModifyRd("res", bad_prop)), rc::kFailInvldProp);
+  EXPECT_EQ(FirstCode(service_->ModifyRd("nores", RdModifyRequest{})), rc::kFailNotFoundRscDfn);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(cluster_->FindRd("res")->rg_name, kDefaultResourceGroup);
+}
+
+TEST_F(ServiceTest, ModifyRgReplacesFilterFieldsAndKeepsOthers) {
+  ResourceGroup rg;
+  rg.name = "rg";
+  rg.select_filter.place_count = 2;
+  rg.select_filter.replicas_on_different = {"Aux/zone"};
+  ExpectOk(service_->CreateRg(rg));
+  RgModifyRequest m;
+  m.description = "three copies";
+  SelectFilter f;
+  f.place_count = 3;
+  f.storage_pool_list = {"ssd"};
+  f.diskless_on_remaining = true;
+  m.select_filter = f;
+  m.props.override_props = {{"Aux/tier", "gold"}};
+  ExpectOk(service_->ModifyRg("RG", m));
+  const ResourceGroup* g = cluster_->FindRg("rg");
+  EXPECT_EQ(g->select_filter.place_count, 3);
+  EXPECT_THAT(g->select_filter.storage_pool_list, ElementsAre("ssd"));
+  EXPECT_THAT(g->select_filter.replicas_on_different, ElementsAre("Aux/zone"));
+  EXPECT_EQ(g->select_filter.diskless_on_remaining, true);
+  EXPECT_EQ(g->description, "three copies");
+  EXPECT_EQ(g->props.at("Aux/tier"), "gold");
+}
+
+TEST_F(ServiceTest, RefusedRgModifyChangesNothing) {
+  ResourceGroup rg;
+  rg.name = "rg";
+  rg.select_filter.place_count = 2;
+  ExpectOk(service_->CreateRg(rg));
+  std::string before = Snapshot();
+  RgModifyRequest zero;
+  zero.description = "changed";
+  zero.select_filter = SelectFilter{};
+  zero.select_filter->place_count = 0;
+  EXPECT_EQ(FirstCode(service_->ModifyRg("rg", zero)), rc::kFailInvldPlaceCount);
+  RgModifyRequest plus;
+  plus.select_filter = SelectFilter{};
+  plus.select_filter->additional_place_count = 1;
+  EXPECT_EQ(FirstCode(service_->ModifyRg("rg", plus)), rc::kFailInvldPlaceCount);
+  RgModifyRequest layer;
+  layer.select_filter = SelectFilter{};
+  layer.select_filter->layer_stack = {"nonsense"};
+  EXPECT_EQ(FirstCode(service_->ModifyRg("rg", layer)), rc::kFailInvldLayerStack);
+  RgModifyRequest prop;
+  prop.props.override_props = {{"", "x"}};
+  EXPECT_EQ(FirstCode(service_->ModifyRg("rg", prop)), rc::kFailInvldProp);
+  EXPECT_EQ(FirstCode(service_->ModifyRg("nogroup", RgModifyRequest{})), rc::kFailNotFoundRscGrp);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(cluster_->FindRg("rg")->select_filter.place_count, 2);
+}
+
+// ---- Node evacuate, restore, lost ---------------------------------------------
+
+TEST_F(ServiceTest, EvacuateMovesDiskfulReplicasAndExcludesTheNode) {
+  for (const char* n : {"a", "b", "c", "d"}) {
+    AddNode(n);
+    AddPool(n, "pool", 1000000);
+  }
+  AddRd("r1");
+  Place("r1", "a");
+  Place("r1", "b");
+  ASSERT_EQ(ResourceNodes("r1").size(), 3u);  // + tiebreaker
+  auto r = service_->EvacuateNode("A");
+  ExpectOk(r);
+  EXPECT_TRUE(HasFlag(cluster_->FindNode("a")->flags, kFlagEvacuate));
+  EXPECT_TRUE(cluster_->ResourcesOnNode("a").empty());
+  auto diskful = ResourceNodes("r1", false);
+  ASSERT_EQ(diskful.size(), 2u) << Describe(r);
+  EXPECT_EQ(std::count(diskful.begin(), diskful.end(), "a"), 0);
+  EXPECT_EQ(std::count(diskful.begin(), diskful.end(), "b"), 1);
+  // The new replica was created before the old one was deleted.
+  size_t created = r.size(), deleted = r.size();
+  for (size_t i = 0; i < r.size(); ++i) {
+    if (r[i].message.find("New resource 'r1'") != std::string::npos) created = std::min(created, i);
+    if (r[i].message.find("on evacuated node 'a' deleted") != std::string::npos) deleted = i;
+  }
+  EXPECT_LT(created, deleted) << Describe(r);
+  // Quorum still holds: 2 diskful + a tiebreaker, not on the evacuated node.
+  EXPECT_EQ(ResourceNodes("r1").size(), 3u);
+  EXPECT_EQ(cluster_->FindRd("r1")->props.at(prop::kQuorum), "majority");
+  // Autoplacement does not use the node.
+  AddRd("r2");
+  AutoplaceRequest ap;
+  ap.select_filter.place_count = 3;
+  ExpectOk(service_->Autoplace("r2", ap));
+  auto r2 = ResourceNodes("r2");
+  EXPECT_EQ(std::count(r2.begin(), r2.end(), "a"), 0);
+  AutoplaceRequest all;
+  all.select_filter.place_count = 4;
+  EXPECT_EQ(FirstCode(service_->Autoplace("r2", all)), rc::kFailNotEnoughNodes);
+}
+
+TEST_F(ServiceTest, EvacuateWithoutTargetChangesNothing) {
+  ThreeNodes();
+  ResourceGroup rg;
+  rg.name = "rg";
+  rg.select_filter.place_count = 3;
+  ExpectOk(service_->CreateRg(rg));
+  ExpectOk(service_->Spawn("rg", SpawnOf("vol", 1024)));
+  std::string before_db = Snapshot();
+  std::string before_mem = MemorySnapshot();
+  auto r = service_->EvacuateNode("a");
+  ASSERT_TRUE(rc::HasError(r));
+  EXPECT_EQ(FirstCode(r), rc::kFailNotEnoughNodes);
+  EXPECT_THAT(r.front().message, HasSubstr("Cannot evacuate node 'a'"));
+  EXPECT_THAT(r.front().message, HasSubstr("'vol'"));
+  EXPECT_THAT(r.front().cause, HasSubstr("'rg'"));
+  EXPECT_EQ(Snapshot(), before_db);
+  EXPECT_EQ(MemorySnapshot(), before_mem);
+  EXPECT_TRUE(cluster_->FindNode("a")->flags.empty());
+  EXPECT_EQ(FirstCode(service_->EvacuateNode("nonode")), rc::kFailNotFoundNode);
+}
+
+TEST_F(ServiceTest, EvacuateRespectsTheGroupFilter) {
+  for (const char* n : {"a", "b", "c"}) {
+    AddNode(n, {{"Aux/zone", n[0] == 'c' ? "z2" : "z1"}});
+    AddPool(n, "pool", 1000000);
+  }
+  AddNode("d", {{"Aux/zone", "z2"}});
+  AddPool("d", "other", 1000000);  // not the group's pool
+  ResourceGroup rg;
+  rg.name = "rg";
+  rg.select_filter.place_count = 2;
+  rg.select_filter.storage_pool_list = {"pool"};
+  rg.select_filter.replicas_on_different = {"Aux/zone"};
+  ExpectOk(service_->CreateRg(rg));
+  AddRd("vol", 1024, "rg");
+  Place("vol", "a");
+  Place("vol", "c");
+  // c's replacement must be in z2 (b is z1 like a) with pool 'pool': only c has it.
+  std::string before = Snapshot();
+  EXPECT_EQ(FirstCode(service_->EvacuateNode("c")), rc::kFailNotEnoughNodes);
+  EXPECT_EQ(Snapshot(), before);
+  // a's replacement may be in z1 again (the leaving replica does not count): b.
+  ExpectOk(service_->EvacuateNode("a"));
+  EXPECT_THAT(ResourceNodes("vol", false), ElementsAre("b", "c"));
+}
+
+TEST_F(ServiceTest, EvacuateHonoursTargetAndDoNotTarget) {
+  for (const char* n : {"a", "b", "c", "d", "e"}) {
+    AddNode(n);
+    AddPool(n, "pool", 1000000);
+  }
+  AddRd("r1");
+  Place("r1", "a");
+  Place("r1", "b");  // tiebreaker on c
+  std::string before = Snapshot();
+  EXPECT_EQ(FirstCode(service_->EvacuateNode("a", {"nonode"})), rc::kFailNotFoundNode);
+  EXPECT_EQ(FirstCode(service_->EvacuateNode("a", {"b"})), rc::kFailNotEnoughNodes);
+  EXPECT_EQ(FirstCode(service_->EvacuateNode("a", {}, {"b", "c", "d", "e"})),
+            rc::kFailNotEnoughNodes);
+  EXPECT_EQ(Snapshot(), before);
+  ExpectOk(service_->EvacuateNode("a", {}, {"c", "d"}));
+  EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("b", "e"));
+  ExpectOk(service_->RestoreNode("a"));
+  ExpectOk(service_->EvacuateNode("b", {"d"}));
+  EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("d", "e"));
+}
+
+TEST_F(ServiceTest, RestoreClearsEvacuate) {
+  ThreeNodes();
+  ExpectOk(service_->EvacuateNode("a"));
+  EXPECT_TRUE(HasFlag(cluster_->FindNode("a")->flags, kFlagEvacuate));
+  ExpectOk(service_->RestoreNode("A"));
+  EXPECT_TRUE(cluster_->FindNode("a")->flags.empty());
+  ExpectOk(service_->RestoreNode("a"));  // idempotent
+  EXPECT_EQ(FirstCode(service_->RestoreNode("nonode")), rc::kFailNotFoundNode);
+  // The node is a placement target again.
+  AddRd("r1");
+  AutoplaceRequest ap;
+  ap.select_filter.place_count = 3;
+  ExpectOk(service_->Autoplace("r1", ap));
+  EXPECT_EQ(ResourceNodes("r1").size(), 3u);
+}
+
+TEST_F(ServiceTest, LostNodeRemovesItsResourcesAndReevaluatesQuorum) {
+  for (const char* n : {"a", "b", "c", "d"}) {
+    AddNode(n);
+    AddPool(n, "pool", 1000000);
+  }
+  AddRd("r1");
+  Place("r1", "a");
+  Place("r1", "b");
+  Place("r1", "c");
+  EXPECT_EQ(ResourceNodes("r1").size(), 3u);  // 3 diskful: no tiebreaker
+  auto r = service_->LostNode("c");
+  ExpectOk(r);
+  EXPECT_EQ(cluster_->FindNode("c"), nullptr);
+  EXPECT_EQ(cluster_->FindPool("c", "pool"), nullptr);
+  EXPECT_TRUE(cluster_->ResourcesOnNode("c").empty());
+  // 2 diskful left: a tiebreaker on d keeps quorum.
+  const Resource* tb = cluster_->FindResource("r1", "d");
+  ASSERT_NE(tb, nullptr) << Describe(r);
+  EXPECT_TRUE(tb->tiebreaker());
+  EXPECT_EQ(cluster_->FindRd("r1")->props.at(prop::kQuorum), "majority");
+  std::string before = Snapshot();
+  EXPECT_EQ(FirstCode(service_->LostNode("c")), rc::kFailNotFoundNode);
+  EXPECT_EQ(Snapshot(), before);
 }
 
 }  // namespace

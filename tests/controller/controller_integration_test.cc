@@ -306,4 +306,97 @@ TEST_F(ControllerIntegrationTest, MachineReadableAndEnvironment) {
   EXPECT_THAT(Get("/metrics"), HasSubstr("tandem_nodes 3"));
 }
 
+TEST_F(ControllerIntegrationTest, GroupAndDefinitionModify) {
+  ThreeNodes();
+  TandemOk({"rg", "c", "grp", "--place-count", "2"});
+  TandemOk({"rg", "modify", "grp", "--place-count", "3", "--storage-pool", "pool", "--description",
+            "three copies"});
+  json::value g = json::parse(Get("/v1/resource-groups/grp"));
+  EXPECT_EQ(g.at("select_filter").at("place_count"), 3);
+  EXPECT_THAT(json::serialize(g.at("select_filter").at("storage_pool_list")), HasSubstr("pool"));
+  EXPECT_EQ(g.at("description"), "three copies");
+  TandemOk({"rg", "m", "grp", "--diskless-on-remaining", "true"});
+  EXPECT_EQ(
+      json::parse(Get("/v1/resource-groups/grp")).at("select_filter").at("diskless_on_remaining"),
+      true);
+  TandemOk({"rg", "m", "grp", "--diskless-on-remaining", "false"});
+  EXPECT_EQ(
+      json::parse(Get("/v1/resource-groups/grp")).at("select_filter").at("diskless_on_remaining"),
+      false);
+  EXPECT_EQ(Tandem({"rg", "m", "grp", "--diskless-on-remaining", "maybe"}).exit_code, 2);
+  TandemOk({"rg", "m", "grp", "--replicas-on-different", "zone"});
+  g = json::parse(Get("/v1/resource-groups/grp"));
+  EXPECT_EQ(g.at("select_filter").at("place_count"), 3);  // kept
+  EXPECT_THAT(json::serialize(g.at("select_filter")), HasSubstr("Aux/zone"));
+  TandemOk({"rd", "c", "res1"});
+  TandemOk({"rd", "modify", "res1", "--resource-group", "grp"});
+  EXPECT_EQ(json::parse(Get("/v1/resource-definitions/res1")).at("resource_group_name"), "grp");
+  auto put = Http("PUT", "/v1/resource-definitions/res1",
+                  R"({"override_props":{"Aux/a":"1","Aux/b":"2"},"delete_props":[]})");
+  EXPECT_EQ(put.status, 200);
+  put = Http("PUT", "/v1/resource-definitions/res1", R"({"delete_props":["Aux/a"]})");
+  EXPECT_EQ(put.status, 200);
+  json::value rd = json::parse(Get("/v1/resource-definitions/res1"));
+  EXPECT_FALSE(rd.at("props").as_object().contains("Aux/a"));
+  EXPECT_EQ(rd.at("props").at("Aux/b"), "2");
+
+  std::string before = State();
+  auto bad_group = Tandem({"rd", "m", "res1", "--resource-group", "missing"});
+  EXPECT_EQ(bad_group.exit_code, 10);
+  EXPECT_THAT(bad_group.out, HasSubstr("missing"));
+  auto zero = Tandem({"rg", "modify", "grp", "--place-count", "0", "--description", "x"});
+  EXPECT_EQ(zero.exit_code, 10);
+  EXPECT_THAT(zero.out, HasSubstr("Place count"));
+  auto bad_prop = Http("PUT", "/v1/resource-groups/grp",
+                       R"({"override_props":{"DrbdOptions/auto-quorum":"never"}})");
+  EXPECT_EQ(bad_prop.status, 500);
+  EXPECT_EQ(Http("PUT", "/v1/resource-definitions/nores", "{}").status, 404);
+  EXPECT_EQ(Http("PUT", "/v1/resource-groups/grp", R"({"select_filter":7})").status, 400);
+  EXPECT_EQ(State(), before);
+}
+
+TEST_F(ControllerIntegrationTest, NodeEvacuateRestoreLost) {
+  ThreeNodes();
+  TandemOk({"node", "create", "delta", "127.0.0.1"});
+  TandemOk({"sp", "c", "filethin", "delta", "pool", "/srv/pool"});
+  TandemOk({"sp", "sp", "delta", "pool", "Tandem/Capacity/TotalKib", "104857600"});
+  TandemOk({"rg", "c", "grp", "--place-count", "2", "--storage-pool", "pool"});
+  TandemOk({"rg", "spawn", "grp", "res1", "1G"});
+  EXPECT_THAT(Placement("res1"), ::testing::ElementsAre("alpha", "bravo", "charlie(tb)"));
+
+  TandemOk({"n", "evacuate", "alpha"});
+  EXPECT_THAT(Placement("res1"), ::testing::ElementsAre("bravo", "charlie", "delta(tb)"));
+  json::value alpha = json::parse(Get("/v1/nodes/alpha"));
+  EXPECT_THAT(json::serialize(alpha.at("flags")), HasSubstr("EVACUATE"));
+  auto list = Tandem({"n", "l"});
+  EXPECT_THAT(list.out, HasSubstr("EVACUATE"));
+  TandemOk({"rg", "spawn", "grp", "res2", "1G"});  // not placed on alpha
+  for (const auto& n : Placement("res2")) EXPECT_EQ(n.find("alpha"), std::string::npos) << n;
+
+  TandemOk({"node", "restore", "alpha"});
+  EXPECT_THAT(Tandem({"n", "l"}).out, ::testing::Not(HasSubstr("EVACUATE")));
+  EXPECT_THAT(Get("/v1/nodes/alpha"), ::testing::Not(HasSubstr("EVACUATE")));
+
+  TandemOk({"n", "lost", "charlie"});
+  EXPECT_EQ(Http("GET", "/v1/nodes/charlie").status, 404);
+  for (const auto& n : Placement("res1")) EXPECT_EQ(n.find("charlie"), std::string::npos) << n;
+  EXPECT_EQ(Get("/v1/view/resources?nodes=charlie"), "[]");
+
+  // Nowhere to go: refused, nothing changes.
+  TandemOk({"rg", "c", "all", "--place-count", "3", "--storage-pool", "pool"});
+  TandemOk({"rg", "spawn", "all", "res3", "1G"});
+  std::string before = State();
+  auto refused = Tandem({"n", "evacuate", "bravo"});
+  EXPECT_EQ(refused.exit_code, 10);
+  EXPECT_THAT(refused.out, HasSubstr("Cannot evacuate node 'bravo'"));
+  EXPECT_THAT(refused.out, HasSubstr("res3"));
+  EXPECT_EQ(State(), before);
+  EXPECT_EQ(Http("PUT", "/v1/nodes/nonode/evacuate").status, 404);
+  EXPECT_EQ(Http("DELETE", "/v1/nodes/nonode/lost").status, 404);
+  EXPECT_EQ(Http("PUT", "/v1/nodes/bravo/evacuate", R"({"target":["alpha"]})").status, 500);
+  EXPECT_EQ(Tandem({"n", "evacuate", "bravo", "--do-not-target", "alpha"}).exit_code, 10);
+  EXPECT_EQ(Tandem({"n", "evacuate", "bravo", "--target", "nonode"}).exit_code, 10);
+  EXPECT_EQ(State(), before);
+}
+
 }  // namespace
