@@ -5,14 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 NET_OPTS="after-sb-0pri discard-zero-changes;" write_res 2
-for n in 0 1; do
-  adm $n create-md r0
-  start_node $n
-  adm $n up r0
-done
-adm 0 wait-connect r0 --timeout 20 || fail "nodes did not connect"
-adm 0 new-current-uuid r0 --clear-bitmap
-adm 1 wait-sync r0 --timeout 30 || fail "not UpToDate"
+up_synced 2
 
 adm 0 disconnect r0
 adm 1 disconnect r0

@@ -82,6 +82,25 @@ start_node() {
   fail "tandemd on node $n did not start"
 }
 
+# up_nodes N: create-md, start and up r0 on nodes 0..N-1, wait until connected.
+up_nodes() {
+  local count=$1 n
+  for ((n = 0; n < count; n++)); do
+    adm $n create-md r0
+    start_node $n
+    adm $n up r0
+  done
+  [ "$count" -lt 2 ] || adm 0 wait-connect r0 --timeout 20 || fail "nodes did not connect"
+}
+
+# up_synced N: up_nodes, then skip the initial sync (the disks are all zero).
+up_synced() {
+  local n
+  up_nodes "$1"
+  adm 0 new-current-uuid r0 --clear-bitmap
+  for ((n = 1; n < $1; n++)); do adm $n wait-sync r0 --timeout 30 || fail "node $n not UpToDate"; done
+}
+
 pid_of() { cat "$(root_of "$1")/tandemd.pid" 2>/dev/null || true; }
 
 # stop_node N [SIGNAL]: stop our own daemon by its pid and wait for it.

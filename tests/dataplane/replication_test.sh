@@ -4,12 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 write_res 2
-for n in 0 1; do
-  adm $n create-md r0
-  start_node $n
-  adm $n up r0
-done
-adm 0 wait-connect r0 --timeout 20 || fail "nodes did not connect"
+up_nodes 2
 [ "$(disk_state 0)" = Inconsistent ] || fail "fresh disk is $(disk_state 0), expected Inconsistent"
 
 log "initial full sync from node 0"
