@@ -81,7 +81,8 @@ Result<MdLocation> LocateMetadata(const ResourceSpec& spec, const VolumeSpec& v,
                                     " (run tandemadm create-md " + spec.name + ")"};
 }
 
-Result<std::string> CreateMetadataOn(const ResourceSpec& spec, uint16_t vnr, bool force) {
+Result<std::string> CreateMetadataOn(const ResourceSpec& spec, uint16_t vnr, bool force,
+                                     uint32_t max_peers) {
   const VolumeSpec* v = spec.FindVolume(vnr);
   if (!v) return Error{Errc::kNotFound, spec.name + " has no volume " + std::to_string(vnr)};
   if (!v->has_disk()) {
@@ -106,7 +107,8 @@ Result<std::string> CreateMetadataOn(const ResourceSpec& spec, uint16_t vnr, boo
   p.backing_bytes = data.size();
   p.internal = v->internal_md();
   p.node_id = spec.node_id;
-  p.max_peers = spec.MaxPeers();
+  p.max_peers = std::max(max_peers, spec.MaxPeers());
+  if (p.max_peers > kMaxNodes - 1) p.max_peers = kMaxNodes - 1;
   p.al_extents = spec.options.al_extents;
   p.peers_with_bitmap = spec.DiskfulPeers();
   for (const NodeSpec& n : spec.nodes) p.all_nodes.push_back(n.id);

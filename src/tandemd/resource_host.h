@@ -63,8 +63,11 @@ struct MdLocation {
 Result<MdLocation> LocateMetadata(const ResourceSpec& spec, const VolumeSpec& v,
                                   io::BlockFile* data, io::BlockFile* meta);
 // tandemadm create-md: writes fresh metadata. Refuses to overwrite valid
-// metadata unless `force`. Returns a line describing what was written.
-Result<std::string> CreateMetadataOn(const ResourceSpec& spec, uint16_t vnr, bool force);
+// metadata unless `force`. `max_peers` bitmap slots (0: spec.MaxPeers()); more
+// slots than peers leave room for replicas added later. Returns a line
+// describing what was written.
+Result<std::string> CreateMetadataOn(const ResourceSpec& spec, uint16_t vnr, bool force,
+                                     uint32_t max_peers = 0);
 
 class ResourceHost : public io::Transport::Handler {
  public:
