@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <functional>
@@ -241,6 +243,66 @@ std::string FormatTime(int64_t ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
+}
+
+// `r l` columns from a resource view (docs/satellite-protocol.md, reports).
+// Volumes say "Unknown" while the resource's node is not connected.
+bool StateUnknown(const json::value& rsc) {
+  const json::value* vols = rsc.is_object() ? rsc.as_object().if_contains("volumes") : nullptr;
+  if (!vols || !vols->is_array() || vols->as_array().empty()) return false;
+  return GetPath(vols->as_array()[0], {"state", "disk_state"}) == "Unknown";
+}
+
+std::string UsageOf(const json::value& rsc) {
+  if (StateUnknown(rsc)) return "Unknown";
+  return GetPath(rsc, {"state", "in_use"}) == "true" ? "InUse" : "Unused";
+}
+
+std::string ConnsOf(const json::value& rsc) {
+  if (StateUnknown(rsc)) return "Unknown";
+  const json::value* conns = nullptr;
+  if (rsc.is_object()) {
+    const json::value* lo = rsc.as_object().if_contains("layer_object");
+    const json::value* drbd = lo && lo->is_object() ? lo->as_object().if_contains("drbd") : nullptr;
+    conns = drbd && drbd->is_object() ? drbd->as_object().if_contains("connections") : nullptr;
+  }
+  std::vector<std::string> bad;
+  if (conns && conns->is_object()) {
+    for (const auto& [peer, c] : conns->as_object()) {
+      if (GetPath(c, {"connected"}) == "true") continue;
+      std::string what = GetPath(c, {"split_brain"}) == "true" ? "SplitBrain" : GetPath(c, {"message"});
+      bad.push_back(what + "(" + std::string(peer) + ")");
+    }
+  }
+  return bad.empty() ? "Ok" : Join(bad, ",");
+}
+
+std::string ResourceStateOf(const json::value& rsc) {
+  const json::value* vols = rsc.is_object() ? rsc.as_object().if_contains("volumes") : nullptr;
+  std::vector<std::string> states;
+  if (vols && vols->is_array()) {
+    for (const json::value& vol : vols->as_array()) {
+      std::string disk = GetPath(vol, {"state", "disk_state"});
+      const json::value* repl = nullptr;
+      if (vol.is_object()) {
+        const json::value* st = vol.as_object().if_contains("state");
+        repl = st && st->is_object() ? st->as_object().if_contains("replication_states") : nullptr;
+      }
+      if (repl && repl->is_object()) {
+        for (const auto& [peer, r] : repl->as_object()) {
+          if (GetPath(r, {"replication_state"}) != "SyncTarget") continue;
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "SyncTarget(%.2f%%)",
+                        std::atof(GetPath(r, {"done_percentage"}).c_str()));
+          disk = buf;
+          break;
+        }
+      }
+      if (std::find(states.begin(), states.end(), disk) == states.end()) states.push_back(disk);
+    }
+  }
+  if (states.empty()) return "Unknown";
+  return Join(states, ",");
 }
 
 // Placement options shared by `rg create` and `r create --auto-place`.
@@ -974,15 +1036,26 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
     return ctx.Mutate("POST", "/v1/resource-definitions/" + Pct(res) + "/resources", items);
   });
+  std::string ma_node, ma_res;
+  bool ma_diskful = false;
+  auto* r_ma = sub(r, "make-available",
+                   "Make a resource available on a node (diskless unless --diskful), "
+                   "keeping what is there",
+                   {"ma"});
+  r_ma->add_option("NODE", ma_node)->required();
+  r_ma->add_option("RESOURCE", ma_res)->required();
+  r_ma->add_flag("--diskful", ma_diskful, "Put a replica with a disk there");
+  leaf(r_ma, [&] {
+    return ctx.Mutate("POST",
+                      "/v1/resource-definitions/" + Pct(ma_res) + "/resources/" + Pct(ma_node) +
+                          "/make-available",
+                      json::object{{"diskful", ma_diskful}});
+  });
   std::vector<std::string> r_nodes, r_res;
   auto rsc_rows = [](const json::value& v, auto* rows) {
     std::string port = GetPath(v, {"layer_object", "drbd", "drbd_resource_definition", "port"});
-    std::string flags = GetPath(v, {"flags"});
-    std::string state = flags.find("TIE_BREAKER") != std::string::npos ? "TieBreaker"
-                        : flags.find("DISKLESS") != std::string::npos  ? "Diskless"
-                                                                       : "Unknown";
-    rows->push_back({GetPath(v, {"name"}), GetPath(v, {"node_name"}), port,
-                     GetPath(v, {"state", "in_use"}) == "true" ? "InUse" : "Unused", "Ok", state,
+    rows->push_back({GetPath(v, {"name"}), GetPath(v, {"node_name"}), port, UsageOf(v),
+                     ConnsOf(v), ResourceStateOf(v),
                      FormatTime(std::atoll(GetPath(v, {"create_timestamp"}).c_str()))});
   };
   auto* r_list = sub(r, "list", "List resources", {"l", "ls"});

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "controller/codec.h"
+#include "controller/desired.h"
+#include "controller/names.h"
 
 namespace tandem::controller {
 
@@ -33,16 +35,93 @@ Status Controller::Start() {
   TANDEM_TRY(LoadCluster(*store_, &cluster_));
   service_ = std::make_unique<Service>(&cluster_, store_.get());
   TANDEM_TRY(service_->Bootstrap());
+  if (!cluster_.controller_props().count(kClusterIdProp)) {
+    PropsChange id;
+    id.override_props[kClusterIdProp] = NewUuid();
+    rc::ApiCallRcList rcs = service_->SetControllerProps(id);
+    if (rc::HasError(rcs)) return MakeError(Errc::kIoError, "cannot store the cluster id");
+  }
+  service_->set_commit_hook([this](const std::vector<RowChange>& changes) {
+    for (const RowChange& c : changes) {
+      std::string_view t = c.table;
+      if (t == cluster_.rds.name() || t == cluster_.vds.name() || t == cluster_.resources.name()) {
+        dirty_rds_.insert(c.key.substr(0, c.key.find('\x1f')));
+      } else {
+        dirty_all_ = true;  // nodes, pools, groups, controller properties
+      }
+    }
+  });
   api_ = std::make_unique<RestApi>(service_.get(), store_.get());
-  server_ = std::make_unique<HttpServer>([this](const HttpRequest& r) { return api_->Handle(r); });
+  if (options_.dial_satellites) {
+    hub_ = std::make_unique<SatelliteHub>(
+        HubOptions{cluster_.controller_props().at(kClusterIdProp)});
+    api_->set_hub(hub_.get());
+    PushDesired();
+    hub_->Start();
+  }
+  server_ = std::make_unique<HttpServer>([this](const HttpRequest& r) { return Serve(r); });
   auto port = server_->Start(options_.listen_address, options_.listen_port);
   if (!port.ok()) return port.error();
   port_ = *port;
   return {};
 }
 
-void Controller::Run() { server_->Run(); }
+void Controller::Run() {
+  server_->Run();
+  if (hub_) hub_->Stop();
+}
 void Controller::Stop() { server_->Stop(); }
+
+HttpResponse Controller::Serve(const HttpRequest& request) {
+  TakeCapacities();
+  HttpResponse response = api_->Handle(request);
+  PushDesired();
+  return response;
+}
+
+void Controller::PushDesired() {
+  if (!hub_ || (!dirty_all_ && dirty_rds_.empty())) return;
+  if (dirty_all_) {
+    auto all = DesiredAll(cluster_);
+    std::set<std::string> names;
+    for (const auto& [key, node] : cluster_.nodes.rows()) {
+      names.insert(node.name);
+      auto it = all.find(node.name);
+      hub_->SetNode(node.name, EndpointOf(node), DesiredPools(cluster_, node.name),
+                    it == all.end() ? std::map<std::string, satproto::ResourceDesired>{}
+                                    : std::move(it->second));
+    }
+    hub_->RetainNodes(names);
+  } else {
+    std::map<std::string, std::map<std::string, satproto::ResourceDesired>> now;
+    for (const std::string& key : dirty_rds_) {
+      const ResourceDefinition* rd = cluster_.rds.Find(key);
+      if (!rd) continue;  // deleted: gone from every node
+      for (auto& [node, d] : DesiredResource(cluster_, *rd)) now[node].emplace(key, std::move(d));
+    }
+    hub_->SetResources(dirty_rds_, now);
+  }
+  dirty_all_ = false;
+  dirty_rds_.clear();
+}
+
+void Controller::TakeCapacities() {
+  if (!hub_) return;
+  uint64_t v = hub_->observed_version();
+  if (v == capacity_version_) return;
+  capacity_version_ = v;
+  for (const auto& [node, obs] : hub_->Observed()) {
+    for (const auto& [pool, st] : obs->pools) {
+      const StoragePool* p = cluster_.FindPool(node, pool);
+      if (!p || p->provider == ProviderKind::kDiskless) continue;
+      if (p->total_capacity_kib == st.total_kib && p->free_capacity_kib == st.free_kib) continue;
+      // Observations, not configuration: kept in memory, not in the database.
+      StoragePool& mut = cluster_.pools.mutable_rows()[PoolKey(node, pool)];
+      mut.total_capacity_kib = st.total_kib;
+      mut.free_capacity_kib = st.free_kib;
+    }
+  }
+}
 
 Status ExportDatabase(const std::string& root, const std::string& file) {
   auto store = OpenStore(root);

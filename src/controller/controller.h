@@ -6,11 +6,13 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/result.h"
 #include "controller/http_server.h"
 #include "controller/rest_api.h"
+#include "controller/satellite_link.h"
 #include "controller/service.h"
 #include "controller/store.h"
 
@@ -20,6 +22,7 @@ struct ControllerOptions {
   std::string root = "/";                  // state lives under <root>/var/lib/tandem
   std::string listen_address = "0.0.0.0";  // --listen / --rest-listen
   uint16_t listen_port = 3370;             // 0: any free port
+  bool dial_satellites = true;             // false: REST only (no satellite connections)
 };
 
 std::string DatabasePath(const std::string& root);
@@ -33,12 +36,23 @@ class Controller {
   void Stop();
 
  private:
+  HttpResponse Serve(const HttpRequest& request);
+  // Pushes what the last requests changed to the satellites.
+  void PushDesired();
+  // Copies reported pool capacities into the model (in memory only).
+  void TakeCapacities();
+
   ControllerOptions options_;
   std::unique_ptr<Store> store_;
   Cluster cluster_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<RestApi> api_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<SatelliteHub> hub_;
+  // Changes since the last push: resource definitions by key, or everything.
+  bool dirty_all_ = true;
+  std::set<std::string> dirty_rds_;
+  uint64_t capacity_version_ = 0;
   uint16_t port_ = 0;
 };
 

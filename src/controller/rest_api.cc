@@ -189,9 +189,46 @@ json::array Page(json::array items, const Query& q) {
 
 // ---- Output shapes --------------------------------------------------------
 
-json::object NodeView(const Node& node) {
+// What the node's satellite reported; nullptr when it never connected.
+const ObservedNode* ObservedOf(const ObservedMap& obs, const std::string& node) {
+  auto it = obs.find(node);
+  return it == obs.end() ? nullptr : it->second.get();
+}
+
+// The state of one resource as its node reported it; nullptr when the node
+// is not connected or has not reported it (yet).
+const satproto::ResourceState* LiveState(const ObservedNode* n, const std::string& rd) {
+  if (!n || !n->live()) return nullptr;
+  auto it = n->resources.find(rd);
+  return it == n->resources.end() ? nullptr : &it->second;
+}
+
+const satproto::VolumeState* LiveVolume(const satproto::ResourceState* s, int vnr) {
+  if (!s) return nullptr;
+  for (const satproto::VolumeState& v : s->volumes) {
+    if (v.vnr == vnr) return &v;
+  }
+  return nullptr;
+}
+
+// disk_state of a volume: what tandemd says while the node is connected,
+// "Unknown" when it is not (never a stale "UpToDate").
+std::string DiskStateOf(const ObservedNode* n, const Resource& r, int vnr) {
+  if (!n || !n->live()) return "Unknown";
+  const satproto::ResourceState* s = LiveState(n, r.rd_name);
+  if (const satproto::VolumeState* v = LiveVolume(s, vnr)) {
+    if (v->disk_state == "Diskless" && r.tiebreaker()) return "TieBreaker";
+    return v->disk_state;
+  }
+  if (n->apply_errors.count(r.rd_name)) return "Error";
+  return "Creating";
+}
+
+json::object NodeView(const Node& node, const ObservedMap& obs) {
   json::object o = NodeToJson(node);
-  o["connection_status"] = "OFFLINE";  // no satellite connections yet
+  const ObservedNode* n = ObservedOf(obs, node.name);
+  o["connection_status"] = n ? n->status : kOffline;
+  if (n && !n->live() && !n->message.empty()) o["connection_message"] = n->message;
   json::array providers;
   for (const char* p : {"DISKLESS", "FILE", "FILE_THIN"}) providers.emplace_back(p);
   o["storage_providers"] = std::move(providers);
@@ -238,36 +275,57 @@ std::string DevicePath(const std::string& rd, int vlmnr) {
   return "/dev/tandem/by-res/" + rd + "/" + std::to_string(vlmnr);
 }
 
-json::object VolumeView(const Cluster& c, const Resource& r, const VolumeDefinition& vd) {
+json::object VolumeView(const Cluster& c, const Resource& r, const VolumeDefinition& vd,
+                        const ObservedMap& obs) {
   const StoragePool* pool = c.FindPool(r.node_name, r.storage_pool);
   bool diskless = r.diskless();
   int64_t size = diskless ? 0 : vd.size_kib;
+  const ObservedNode* node = ObservedOf(obs, r.node_name);
+  const satproto::ResourceState* live = LiveState(node, r.rd_name);
+  const satproto::VolumeState* lv = LiveVolume(live, vd.volume_number);
+  std::string disk_state = DiskStateOf(node, r, vd.volume_number);
+  int64_t allocated = lv ? lv->allocated_kib : size;
+  std::string device = lv && !lv->device_path.empty() ? lv->device_path
+                                                      : DevicePath(r.rd_name, vd.volume_number);
   json::object drbd_vd;
   drbd_vd["resource_name_suffix"] = "";
   drbd_vd["volume_number"] = vd.volume_number;
   drbd_vd["minor_number"] = vd.minor;
   json::object drbd;
   drbd["drbd_volume_definition"] = drbd_vd;
-  drbd["device_path"] = DevicePath(r.rd_name, vd.volume_number);
+  drbd["device_path"] = device;
   drbd["meta_disk"] = "internal";
-  drbd["allocated_size_kib"] = size;
-  drbd["usable_size_kib"] = vd.size_kib;
-  drbd["disk_state"] = diskless ? "Diskless" : "DUnknown";
+  drbd["allocated_size_kib"] = allocated;
+  drbd["usable_size_kib"] = lv && lv->usable_kib ? lv->usable_kib : vd.size_kib;
+  drbd["disk_state"] = disk_state;
   json::object storage;
   storage["volume_number"] = vd.volume_number;
-  storage["allocated_size_kib"] = size;
+  storage["allocated_size_kib"] = allocated;
   storage["usable_size_kib"] = size;
-  storage["disk_state"] = diskless ? "Diskless" : "DUnknown";
+  storage["disk_state"] = diskless ? "Diskless" : disk_state;
 
   json::object v;
   v["volume_number"] = vd.volume_number;
   v["storage_pool_name"] = r.storage_pool;
   v["provider_kind"] = pool ? ProviderKindName(pool->provider) : (diskless ? "DISKLESS" : "FILE");
-  v["device_path"] = DevicePath(r.rd_name, vd.volume_number);
-  v["allocated_size_kib"] = size;
+  v["device_path"] = device;
+  if (lv && !lv->nbd_uri.empty()) v["nbd_uri"] = lv->nbd_uri;
+  v["allocated_size_kib"] = allocated;
   v["usable_size_kib"] = vd.size_kib;
   json::object state;
-  state["disk_state"] = diskless ? (r.tiebreaker() ? "TieBreaker" : "Diskless") : "DUnknown";
+  state["disk_state"] = disk_state;
+  if (live) {
+    json::object repl;
+    for (const satproto::ConnectionState& cs : live->connections) {
+      for (const satproto::PeerVolumeState& pv : cs.volumes) {
+        if (pv.vnr != vd.volume_number) continue;
+        json::object one{{"replication_state", pv.replication}};
+        if (pv.replication.rfind("Sync", 0) == 0 || pv.done > 0) one["done_percentage"] = pv.done;
+        repl[cs.node] = std::move(one);
+      }
+    }
+    state["replication_states"] = std::move(repl);
+  }
   v["state"] = std::move(state);
   json::array layers;
   json::object l1;
@@ -282,8 +340,11 @@ json::object VolumeView(const Cluster& c, const Resource& r, const VolumeDefinit
   return v;
 }
 
-json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes) {
+json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes,
+                          const ObservedMap& obs) {
   json::object o = ResourceToJson(r);
+  const ObservedNode* node = ObservedOf(obs, r.node_name);
+  const satproto::ResourceState* live = LiveState(node, r.rd_name);
   const ResourceDefinition* rd = c.FindRd(r.rd_name);
   auto vds = c.VolumeDefinitionsOf(r.rd_name);
   json::object drbd;
@@ -307,15 +368,24 @@ json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes
   json::array drbd_volumes;
   json::array storage_volumes;
   for (const VolumeDefinition* vd : vds) {
-    json::object vol = VolumeView(c, r, *vd);
+    json::object vol = VolumeView(c, r, *vd, obs);
     auto& layers = vol["layer_data_list"].as_array();
     drbd_volumes.push_back(layers[0].as_object()["data"]);
     storage_volumes.push_back(layers[1].as_object()["data"]);
   }
   drbd["drbd_volumes"] = std::move(drbd_volumes);
-  drbd["connections"] = json::object{};
+  json::object conns;
+  if (live) {
+    for (const satproto::ConnectionState& cs : live->connections) {
+      json::object one{{"connected", cs.connection == "Connected"},
+                       {"message", cs.split_brain ? "StandAlone" : cs.connection}};
+      if (cs.split_brain) one["split_brain"] = true;
+      conns[cs.node] = std::move(one);
+    }
+  }
+  drbd["connections"] = std::move(conns);
   drbd["promotion_score"] = 0;
-  drbd["may_promote"] = false;
+  drbd["may_promote"] = live && live->role == "Secondary";
   json::object storage_layer;
   storage_layer["type"] = "STORAGE";
   storage_layer["resource_name_suffix"] = "";
@@ -331,11 +401,17 @@ json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes
   layer["drbd"] = std::move(drbd);
   o["layer_object"] = std::move(layer);
   json::object state;
-  state["in_use"] = false;
+  // Clients read in_use unconditionally; while the node is not connected it
+  // is false and the volumes say "Unknown".
+  state["in_use"] = live && live->in_use;
+  if (node && node->live()) {
+    auto err = node->apply_errors.find(r.rd_name);
+    if (err != node->apply_errors.end()) state["error"] = err->second;
+  }
   o["state"] = std::move(state);
   if (with_volumes) {
     json::array volumes;
-    for (const VolumeDefinition* vd : vds) volumes.push_back(VolumeView(c, r, *vd));
+    for (const VolumeDefinition* vd : vds) volumes.push_back(VolumeView(c, r, *vd, obs));
     o["volumes"] = std::move(volumes);
   }
   return o;
@@ -407,7 +483,9 @@ HttpResponse RestApi::Handle(const HttpRequest& request) {
         413, rc::kApiCallParseError,
         "The request body is larger than " + std::to_string(kMaxBodyBytes) + " bytes.");
   } else {
+    observed_ = hub_ ? hub_->Observed() : ObservedMap{};
     response = Route(request);
+    observed_.clear();
   }
   auto& stat = stats_[request.method];
   stat.count += 1;
@@ -516,7 +594,7 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
       auto props = PropFilter(q);
       json::array a;
       for (const auto& [k, n] : c.nodes.rows()) {
-        if (Selected(names, n.name) && PropsMatch(n.props, props)) a.push_back(NodeView(n));
+        if (Selected(names, n.name) && PropsMatch(n.props, props)) a.push_back(NodeView(n, observed_));
       }
       return JsonResponse(200, Page(std::move(a), q));
     }
@@ -535,7 +613,7 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
         const Node* n = c.FindNode(node);
         if (!n)
           return NotFound(rc::kMaskNode, rc::kFailNotFoundNode, "Node '" + node + "' not found.");
-        return JsonResponse(200, NodeView(*n));
+        return JsonResponse(200, NodeView(*n, observed_));
       }
       if (m == "DELETE") return RcResponse(service_->DeleteNode(node), 200);
       if (m == "PUT") {
@@ -906,7 +984,7 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
           auto nodes = NameFilter(q, "nodes");
           json::array a;
           for (const Resource* r : c.ResourcesOf(rd)) {
-            if (Selected(nodes, r->node_name)) a.push_back(ResourceView(c, *r, false));
+            if (Selected(nodes, r->node_name)) a.push_back(ResourceView(c, *r, false, observed_));
           }
           return JsonResponse(200, a);
         }
@@ -945,7 +1023,7 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
             return NotFound(rc::kMaskRsc, rc::kFailNotFoundRsc,
                             "Resource '" + rd + "' on node '" + node + "' not found.");
           }
-          return JsonResponse(200, ResourceView(c, *r, false));
+          return JsonResponse(200, ResourceView(c, *r, false, observed_));
         }
         if (m == "POST") {
           auto o = body_obj();
@@ -986,7 +1064,7 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
         if (s.size() == 6) {
           json::array a;
           for (const VolumeDefinition* vd : c.VolumeDefinitionsOf(rd))
-            a.push_back(VolumeView(c, *r, *vd));
+            a.push_back(VolumeView(c, *r, *vd, observed_));
           return JsonResponse(200, a);
         }
         if (s.size() == 7) {
@@ -997,7 +1075,7 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
             return NotFound(
                 rc::kMaskVlm, rc::kFailNotFoundVlm,
                 "Volume " + s[6] + " of '" + rd + "' on node '" + node + "' not found.");
-          return JsonResponse(200, VolumeView(c, *r, *vd));
+          return JsonResponse(200, VolumeView(c, *r, *vd, observed_));
         }
       }
     }
@@ -1011,7 +1089,7 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     for (const auto& [k, r] : c.resources.rows()) {
       if (Selected(nodes, r.node_name) && Selected(rds, r.rd_name) &&
           Selected(pools, r.storage_pool) && PropsMatch(r.props, props)) {
-        a.push_back(ResourceView(c, r, true));
+        a.push_back(ResourceView(c, r, true, observed_));
       }
     }
     return JsonResponse(200, Page(std::move(a), q));

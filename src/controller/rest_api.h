@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 
+#include "controller/satellite_link.h"
 #include "controller/service.h"
 
 namespace tandem::controller {
@@ -46,6 +47,8 @@ class RestApi {
       : service_(service), store_(store), version_(std::move(version)) {}
 
   HttpResponse Handle(const HttpRequest& request);
+  // Where the views read observed state from (none: every node OFFLINE).
+  void set_hub(const SatelliteHub* hub) { hub_ = hub; }
 
  private:
   HttpResponse Route(const HttpRequest& request);
@@ -54,6 +57,8 @@ class RestApi {
   Service* service_;
   Store* store_;
   VersionInfo version_;
+  const SatelliteHub* hub_ = nullptr;
+  ObservedMap observed_;  // the snapshot the current request sees
   // Request statistics for /metrics, per method.
   struct Stat {
     uint64_t count = 0;

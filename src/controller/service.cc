@@ -45,7 +45,11 @@ std::string Q(const std::string& s) { return "'" + s + "'"; }
 class Service::Op {
  public:
   Op(Service* service, uint64_t op, uint64_t obj)
-      : txn_(service->cluster_), store_(service->store_), op_(op), obj_(obj) {}
+      : txn_(service->cluster_),
+        store_(service->store_),
+        hook_(&service->commit_hook_),
+        op_(op),
+        obj_(obj) {}
 
   const Cluster& c() const { return txn_.cluster(); }
   Cluster& m() { return txn_.mut(); }
@@ -90,7 +94,8 @@ class Service::Op {
       }
       return errors;
     }
-    Status s = store_->Apply(txn_.Changes());
+    std::vector<RowChange> changes = txn_.Changes();
+    Status s = store_->Apply(changes);
     if (!s.ok()) {
       txn_.Abort();
       return {Error(op_, obj_, kFailSql, "The database refused the change: " + s.error().message,
@@ -98,6 +103,7 @@ class Service::Op {
                     "Check the controller's disk and its log.")};
     }
     txn_.Commit();
+    if (*hook_ && !changes.empty()) (*hook_)(changes);
     return std::move(rcs_);
   }
 
@@ -475,6 +481,7 @@ class Service::Op {
  private:
   Txn txn_;
   Store* store_;
+  const CommitHook* hook_;
   uint64_t op_;
   uint64_t obj_;
   ApiCallRcList rcs_;

@@ -10,6 +10,7 @@
 // Thread-compatible: the REST server calls it from one thread.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -103,6 +104,11 @@ class Service {
 
   const Cluster& cluster() const { return *cluster_; }
 
+  // Called after every committed change with the rows it wrote (the
+  // controller pushes the new desired state to satellites from here).
+  using CommitHook = std::function<void(const std::vector<RowChange>&)>;
+  void set_commit_hook(CommitHook hook) { commit_hook_ = std::move(hook); }
+
   ApiCallRcList SetControllerProps(const PropsChange& change);
 
   ApiCallRcList CreateNode(Node node);
@@ -164,6 +170,7 @@ class Service {
 
   Cluster* cluster_;
   Store* store_;
+  CommitHook commit_hook_;
 };
 
 }  // namespace tandem::controller
