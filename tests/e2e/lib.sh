@@ -196,3 +196,34 @@ same_prefix() {
   return $rc
 }
 ro_uri() { echo "${1/\?/:ro?}"; }
+node_status_is() {
+  [ "$(tandem -m node list | jq -r --arg n "$1" '.[0][] | select(.name==$n) | .connection_status')" = "$2" ]
+}
+restart_node() {
+  start_tandemd "$1"
+  start_satellite "$1"
+}
+# spawn RES SIZE: a 2-replica resource from group grp (created on first use),
+# waited for until both replicas are UpToDate.
+spawn() {
+  if ! tandem -m resource-group list | jq -e '.[0][] | select(.name=="grp")' >/dev/null; then
+    tandem resource-group create grp --place-count 2 --storage-pool pool1 >/dev/null
+    tandem volume-group create grp >/dev/null
+  fi
+  tandem resource-group spawn-resources grp "$1" "$2" >/dev/null
+  wait_for "two UpToDate replicas of $1" 60 count_is "$1" UpToDate 2
+}
+# Bytes node N's disk of RES wrote since its tandemd started.
+bytes_written() {
+  adm "$1" stats "$2" | jq '.[0].disks[0].bytes_written'
+}
+# Both replicas hold the same data (whole volumes, read-only over NBD).
+replicas_identical() {
+  local res=$1 a=$2 b=$3
+  nbdcopy "$(ro_uri "$(nbd_uri_of "$res" "$a")")" "$SCRATCH/$a.img" &&
+    nbdcopy "$(ro_uri "$(nbd_uri_of "$res" "$b")")" "$SCRATCH/$b.img" &&
+    cmp "$SCRATCH/$a.img" "$SCRATCH/$b.img"
+  local rc=$?
+  rm -f "$SCRATCH/$a.img" "$SCRATCH/$b.img"
+  return $rc
+}
