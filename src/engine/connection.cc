@@ -449,6 +449,12 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     SetPeerDisk(p, vol, peer.disk);
     return;
   }
+  bool fresh_slot = false;
+  if (SlotOf(v, p) < 0 && !(fresh_slot = EnsureSlot(vol, p) >= 0)) {
+    EmitEvent(Fmt("no free bitmap slot name:%s peer-node-id:%d volume:%u: no resync possible "
+                  "(create the metadata with more peer slots)",
+                  cfg_.name.c_str(), p, v.vnr.value()));
+  }
   if ((v.sb.current_uuid & ~kUuidPrimaryBit) != (self.current & ~kUuidPrimaryBit)) {
     EmitEvent("generation changed during the handshake: retrying");
     DropConn(p, ConnState::kNetworkFailure);
@@ -517,6 +523,12 @@ void ResourceImpl::DecideVolume(int p, int vol) {
         PushHistory(vol, v.sb.peers[p].bitmap_uuid);
         v.sb.peers[p].bitmap_uuid = 0;
       }
+      if (fresh_slot && (self.current & ~kUuidPrimaryBit) == (peer.current & ~kUuidPrimaryBit)) {
+        // Same data on both sides: the new slot starts clean.
+        int slot = SlotOf(v, p);
+        v.bitmaps[slot].ClearAll();
+        MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
+      }
       v.sb.peers[p].flags &= ~kMdPeerOutdated;
       v.sb.peers[p].flags |= kMdPeerConnected | kMdPeerDeviceSeen;
       WriteSuperblock(vol, nullptr);
@@ -532,7 +544,7 @@ void ResourceImpl::DecideVolume(int p, int vol) {
       if (slot >= 0) {
         if (prep == BitmapPrep::kClear) v.bitmaps[slot].ClearAll();
         if (prep == BitmapPrep::kSetAll) {
-          v.bitmaps[slot].SetAll();
+          v.MarkAllOutOfSync(slot);
           MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
         }
       }
@@ -1059,7 +1071,7 @@ void ResourceImpl::DoPromote(bool force) {
             d.peer_disk >= DiskState::kInconsistent) {
           int slot = SlotOf(v, p);
           if (slot < 0) continue;
-          v.bitmaps[slot].SetAll();
+          v.MarkAllOutOfSync(slot);
           MarkPageDirty(vi, slot, 0, v.bitmaps[slot].size());
           StartBitmapExchange(p, vi, BitmapPrep::kUse, -1, true);
         }
@@ -1363,6 +1375,29 @@ void ResourceImpl::UpdateFarAwayPrimary() {
   for (size_t vol = 0; vol < volumes_.size(); ++vol)
     if (volumes_[vol].disk == DiskState::kUpToDate)
       SetDisk(static_cast<int>(vol), DiskState::kOutdated);
+}
+
+int ResourceImpl::EnsureSlot(int vol, int p) {
+  Volume& v = volumes_[vol];
+  if (v.sb.peers[p].bitmap_index >= 0) return v.sb.peers[p].bitmap_index;
+  if (!v.attached) return -1;
+  uint32_t used = 0;
+  for (int n = 0; n < kMaxNodes; ++n) {
+    if (v.sb.peers[n].bitmap_index >= 0) used |= 1u << v.sb.peers[n].bitmap_index;
+  }
+  for (uint32_t i = 0; i < v.sb.max_peers && i < v.bitmaps.size(); ++i) {
+    if (used & (1u << i)) continue;
+    v.sb.peers[p].bitmap_index = static_cast<int32_t>(i);
+    v.sb.peers[p].flags |= kMdNodeExists;
+    v.sb.peers[p].bitmap_uuid = 0;
+    v.MarkAllOutOfSync(static_cast<int>(i));
+    MarkPageDirty(vol, static_cast<int>(i), 0, v.bitmaps[i].size());
+    WriteSuperblock(vol, nullptr);
+    EmitEvent(Fmt("bitmap slot %u assigned name:%s peer-node-id:%d volume:%u", i,
+                  cfg_.name.c_str(), p, v.vnr.value()));
+    return static_cast<int>(i);
+  }
+  return -1;
 }
 
 }  // namespace tandem::engine

@@ -48,7 +48,9 @@ bool ResourceImpl::LoadMetadata(int vol, ByteSpan md, std::string* why) {
         int bit = __builtin_ctzll(word);
         word &= word - 1;
         uint64_t b = w * 64 + static_cast<uint64_t>(bit);
-        if (b < layout->bm_bits) v.bitmaps[s].Set(b);
+        // Bits over the metadata area mean nothing (older versions could
+        // set them); they are dropped.
+        if (b < layout->bm_bits && b * kMdBlock < v.usable_bytes) v.bitmaps[s].Set(b);
       }
     }
   }

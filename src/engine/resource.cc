@@ -669,7 +669,7 @@ void ResourceImpl::Invalidate(uint64_t cookie, VolumeNr vnr) {
       int slot = SlotOf(volumes_[vol], p);
       if (slot < 0) continue;
       Volume& v = volumes_[vol];
-      v.bitmaps[slot].SetAll();
+      v.MarkAllOutOfSync(slot);
       MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());
       SetDisk(vol, DiskState::kInconsistent);
       SetRepl(p, vol, ReplState::kWFBitMapT);
@@ -692,7 +692,7 @@ void ResourceImpl::InvalidateRemote(uint64_t cookie, NodeId peer, VolumeNr vnr) 
   if (volumes_[vol].disk != DiskState::kUpToDate) return Done(cookie, SsCode::kNoUpToDateDisk);
   int slot = SlotOf(volumes_[vol], p);
   if (slot < 0) return Done(cookie, SsCode::kNoRemoteDisk);
-  volumes_[vol].bitmaps[slot].SetAll();
+  volumes_[vol].MarkAllOutOfSync(slot);
   MarkPageDirty(vol, slot, 0, volumes_[vol].bitmaps[slot].size());
   StartBitmapExchange(p, vol, BitmapPrep::kUse, -1, true);
   Done(cookie, SsCode::kSuccess);

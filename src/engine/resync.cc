@@ -51,13 +51,13 @@ void ResourceImpl::StartBitmapExchange(int p, int vol, BitmapPrep prep, int othe
   }
   Bitmap& bm = v.bitmaps[slot];
   if (prep == BitmapPrep::kSetAll) {
-    bm.SetAll();
+    v.MarkAllOutOfSync(slot);
   } else if (prep == BitmapPrep::kCopyFromOther) {
     int os = other >= 0 ? SlotOf(v, other) : -1;
     if (os >= 0 && v.sb.peers[other].bitmap_uuid != 0) {
       bm.Or(v.bitmaps[os]);
     } else {
-      bm.SetAll();
+      v.MarkAllOutOfSync(slot);
     }
   }
   MarkPageDirty(vol, slot, 0, bm.size());

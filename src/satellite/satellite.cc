@@ -21,6 +21,7 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+constexpr auto kRetryInterval = std::chrono::seconds(3);
 
 namespace {
 
@@ -379,8 +380,16 @@ void Satellite::Worker() {
       return false;
     });
     if (stopping_) return;
-    auto it = pending_.begin();
-    while (it != pending_.end() && running_.count(it->first)) ++it;
+    // Removals first: they free ports and space that new resources may need.
+    auto it = pending_.end();
+    for (auto p = pending_.begin(); p != pending_.end(); ++p) {
+      if (running_.count(p->first)) continue;
+      if (p->second.remove) {
+        it = p;
+        break;
+      }
+      if (it == pending_.end()) it = p;
+    }
     if (it == pending_.end()) continue;
     std::string name = it->first;
     Work w = std::move(it->second);
@@ -559,12 +568,17 @@ void Satellite::MaybeSkipInitialSync(const satproto::ResourceDesired& r, const j
 
 void Satellite::Reporter() {
   auto last_pools = Clock::now() - std::chrono::hours(1);
+  auto last_retry = Clock::now();
   while (true) {
     bool full = false;
     {
       std::unique_lock<std::mutex> l(mu_);
       report_cv_.wait_for(l, std::chrono::milliseconds(100));
       if (stopping_) return;
+      if (Clock::now() - last_retry >= kRetryInterval) {
+        last_retry = Clock::now();
+        RetryFailed();
+      }
       bool pools_due = Clock::now() - last_pools >= std::chrono::seconds(10);
       if (!dirty_ && !full_report_ && !pools_due) continue;
       if (!conn_ || !conn_->synced) continue;
@@ -600,6 +614,23 @@ void Satellite::Reporter() {
     if (c && c->synced) {
       Post(c, satproto::ToJson(out));
     }
+  }
+}
+
+// Resources whose last apply failed are tried again (a port still held by a
+// resource being removed, a pool directory created later, tandemd restarted).
+void Satellite::RetryFailed() {
+  for (const auto& [name, err] : errors_) {
+    if (pending_.count(name) || running_.count(name)) continue;
+    Work w;
+    auto d = desired_.find(name);
+    if (d != desired_.end()) {
+      w.desired = d->second;
+    } else {
+      w.remove = true;
+      w.desired.name = name;
+    }
+    Enqueue(name, std::move(w));
   }
 }
 

@@ -55,6 +55,8 @@ class Satellite {
     std::vector<uint64_t> generations;  // acknowledged when this is done
   };
 
+  // REQUIRES mu_.
+  void RetryFailed();
   void Serve(std::shared_ptr<Conn> conn);
   void Handle(const std::shared_ptr<Conn>& conn, const boost::json::object& msg);
   void OnFullSync(const std::shared_ptr<Conn>& conn, satproto::FullSync m);

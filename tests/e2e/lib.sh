@@ -227,3 +227,4 @@ replicas_identical() {
   rm -f "$SCRATCH/$a.img" "$SCRATCH/$b.img"
   return $rc
 }
+nodes_in_state_are() { [ "$(nodes_in_state "$1" "$2")" = "$3" ]; }

@@ -77,6 +77,19 @@ struct Volume {
   uint64_t size_bytes = 0;    // agreed size exposed to the application
   Superblock sb;
   std::vector<Bitmap> bitmaps;                  // by bitmap slot
+  // Marks every block of the data area out of sync in `slot`. Bits past it
+  // (the bitmap covers the whole backing file, metadata included) stay clear:
+  // no resync ever visits them, so they would never clear.
+  void MarkAllOutOfSync(int slot) {
+    Bitmap& bm = bitmaps[slot];
+    uint64_t data_bits = (usable_bytes + kMdBlock - 1) / kMdBlock;
+    if (usable_bytes == 0 || data_bits >= bm.size()) {
+      bm.SetAll();
+      return;
+    }
+    bm.ClearAll();
+    bm.SetRange(0, data_bits);
+  }
   std::vector<std::set<uint64_t>> dirty_pages;  // by slot: pages to write
   bool new_uuid_pending = false;                // generate a new current UUID at the next write
   bool lost_disk = false;                       // detached on an I/O error while Primary
@@ -293,6 +306,10 @@ class ResourceImpl {
   void Sanitize();
   bool IsDiskfulPeer(int p) const { return peers_[p].exists && !peers_[p].diskless; }
   int SlotOf(const Volume& v, int peer) const { return v.sb.peers[peer].bitmap_index; }
+  // The peer's bitmap slot, assigning a free one (all bits set: nothing is
+  // known about what it misses) to a diskful peer that has none, e.g. one that
+  // was diskless when the metadata was created. -1 when every slot is taken.
+  int EnsureSlot(int vol, int peer);
   void BroadcastState();
   bool AnyPrimaryPeer() const;
   bool HasUpToDateData(int vol) const;  // local UpToDate or a connected UpToDate peer
