@@ -100,19 +100,20 @@ stop_node() {
   if grep -q " $dev " /proc/mounts 2>/dev/null; then umount -l "$dev" 2>/dev/null || true; fi
 }
 
-# A controller, 3 nodes with tandemd and satellite, registered and ONLINE,
-# each with a FILE_THIN pool "pool1".
+# start_cluster [N]: a controller and N nodes (default 3) with tandemd and
+# satellite, registered and ONLINE, each with a FILE_THIN pool "pool1".
 start_cluster() {
   local n
+  NODES=${1:-3}
   start_controller
   tandem controller set-property TcpPortAutoRange "$((PORT + 10))-$((PORT + 49))" >/dev/null
-  for n in 1 2 3; do
+  for ((n = 1; n <= NODES; n++)); do
     start_tandemd $n
     start_satellite $n
     tandem node create "$(node_name $n)" "$(node_ip $n)" --port "$SAT_PORT" >/dev/null
     tandem storage-pool create filethin "$(node_name $n)" pool1 "$(pool_dir $n)" >/dev/null
   done
-  for n in 1 2 3; do
+  for ((n = 1; n <= NODES; n++)); do
     wait_for "node$n ONLINE" 20 node_online "$(node_name $n)"
   done
   wait_for "pool capacities" 20 pools_reported
@@ -122,7 +123,7 @@ node_online() {
   [ "$(tandem -m node list | jq -r --arg n "$1" '.[0][] | select(.name==$n) | .connection_status')" = ONLINE ]
 }
 pools_reported() {
-  [ "$(tandem -m storage-pool list | jq '[.[0][] | select(.provider_kind=="FILE_THIN" and (.free_capacity // 0) > 0)] | length')" = 3 ]
+  [ "$(tandem -m storage-pool list | jq '[.[0][] | select(.provider_kind=="FILE_THIN" and (.free_capacity // 0) > 0)] | length')" = "$NODES" ]
 }
 
 # The view of one resource: rsc_json RES NODE
@@ -160,7 +161,7 @@ dump_state() {
   tandem node list >&2 2>&1 || true
   echo "--- controller log (tail)" >&2
   tail -n 30 "$SCRATCH/ctl/controller.log" >&2 2>/dev/null || true
-  for n in 1 2 3; do
+  for ((n = 1; n <= NODES; n++)); do
     echo "--- node $n: tandemadm status" >&2
     adm $n status >&2 2>&1 || true
     echo "--- node $n: satellite log (tail)" >&2
