@@ -5,6 +5,7 @@
 #include "controller/satellite_link.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <boost/asio.hpp>
 #include <chrono>
@@ -36,10 +37,12 @@ class FakeSatellite {
       std::lock_guard<std::mutex> l(mu_);
       stop_ = true;
     }
-    boost::system::error_code ec;
-    acceptor_.close(ec);
+    // shutdown() wakes a thread blocked in accept(); close() alone does not.
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
     CloseConnection();
     thread_.join();
+    boost::system::error_code ec;
+    acceptor_.close(ec);
   }
   int port() const { return acceptor_.local_endpoint().port(); }
 
