@@ -7,6 +7,7 @@
 #include "controller/codec.h"
 #include "controller/desired.h"
 #include "controller/names.h"
+#include "common/log.h"
 
 namespace tandem::controller {
 
@@ -60,6 +61,7 @@ Status Controller::Start() {
     hub_->Start();
   }
   server_ = std::make_unique<HttpServer>([this](const HttpRequest& r) { return Serve(r); });
+  if (hub_) server_->Every(std::chrono::seconds(1), [this] { Tick(); });
   auto port = server_->Start(options_.listen_address, options_.listen_port);
   if (!port.ok()) return port.error();
   port_ = *port;
@@ -103,6 +105,73 @@ void Controller::PushDesired() {
   }
   dirty_all_ = false;
   dirty_rds_.clear();
+}
+
+void Controller::Tick() {
+  TakeCapacities();
+  CheckAutoEvict();
+  PushDesired();
+}
+
+namespace {
+
+double PropNumber(const std::vector<PropsLevel>& chain, const char* key, double fallback) {
+  std::optional<std::string> v = LookupProp(chain, key);
+  if (!v) return fallback;
+  char* end = nullptr;
+  double d = std::strtod(v->c_str(), &end);
+  return end && *end == '\0' && d >= 0 ? d : fallback;
+}
+
+}  // namespace
+
+void Controller::CheckAutoEvict() {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point now = Clock::now();
+  ObservedMap obs = hub_->Observed();
+  int dialed = 0;
+  int offline = 0;
+  for (const auto& [key, node] : cluster_.nodes.rows()) {
+    if (!EndpointOf(node)) continue;
+    ++dialed;
+    auto o = obs.find(node.name);
+    if (o != obs.end() && o->second->live()) {
+      offline_since_.erase(node.name);
+    } else {
+      offline_since_.try_emplace(node.name, now);
+      ++offline;
+    }
+  }
+  for (auto it = offline_since_.begin(); it != offline_since_.end();) {
+    const Node* node = cluster_.FindNode(it->first);
+    if (!node) {
+      it = offline_since_.erase(it);
+      continue;
+    }
+    const std::string name = node->name;
+    Clock::time_point since = it->second;
+    ++it;
+    if (!node->flags.empty()) continue;  // EVICTED, EVACUATE, ... already
+    std::vector<PropsLevel> chain{{"node", &node->props}, {"controller", &cluster_.controller_props()}};
+    Result<bool> allow =
+        ParseBool(LookupProp(chain, "DrbdOptions/AutoEvictAllowEviction").value_or("true"));
+    if (allow.ok() && !*allow) continue;
+    double after_min = PropNumber(chain, "DrbdOptions/AutoEvictAfterTime", 60);
+    if (now - since < std::chrono::duration<double>(after_min * 60)) continue;
+    double max_pct = PropNumber(chain, "DrbdOptions/AutoEvictMaxDisconnectedNodes", 34);
+    if (offline * 100.0 > max_pct * dialed) {
+      if (!too_many_offline_logged_) {
+        Logf(LogLevel::kWarn,
+             "auto-evict: {} of {} nodes are offline, more than {}%: evicting none", offline,
+             dialed, max_pct);
+        too_many_offline_logged_ = true;
+      }
+      continue;
+    }
+    too_many_offline_logged_ = false;
+    rc::ApiCallRcList rcs = service_->EvictNode(name);
+    for (const rc::ApiCallRc& r : rcs) Logf(LogLevel::kInfo, "auto-evict: {}", r.message);
+  }
 }
 
 void Controller::TakeCapacities() {

@@ -5,6 +5,8 @@
 // Run() serves until Stop() or SIGINT/SIGTERM.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -41,6 +43,11 @@ class Controller {
   void PushDesired();
   // Copies reported pool capacities into the model (in memory only).
   void TakeCapacities();
+  // Once a second on the REST thread: capacities, Auto-Evict, pushes.
+  void Tick();
+  // Auto-Evict (user guide): evicts nodes offline for longer than
+  // DrbdOptions/AutoEvictAfterTime minutes.
+  void CheckAutoEvict();
 
   ControllerOptions options_;
   std::unique_ptr<Store> store_;
@@ -53,6 +60,9 @@ class Controller {
   bool dirty_all_ = true;
   std::set<std::string> dirty_rds_;
   uint64_t capacity_version_ = 0;
+  // Nodes not connected, since when (steady clock).
+  std::map<std::string, std::chrono::steady_clock::time_point> offline_since_;
+  bool too_many_offline_logged_ = false;
   uint16_t port_ = 0;
 };
 

@@ -72,6 +72,7 @@ struct HttpServer::Impl {
   asio::io_context io{1};
   tcp::acceptor acceptor;
   asio::signal_set signals;
+  std::vector<std::shared_ptr<std::function<void()>>> tickers;
 };
 
 HttpServer::HttpServer(Handler handler) : impl_(std::make_unique<Impl>(std::move(handler))) {}
@@ -99,6 +100,21 @@ Result<uint16_t> HttpServer::Start(const std::string& address, uint16_t port) {
 }
 
 void HttpServer::Run() { impl_->io.run(); }
+
+void HttpServer::Every(std::chrono::milliseconds period, std::function<void()> tick) {
+  auto timer = std::make_shared<asio::steady_timer>(impl_->io);
+  auto loop = std::make_shared<std::function<void()>>();
+  *loop = [timer, period, tick = std::move(tick), weak = std::weak_ptr(loop)]() {
+    timer->expires_after(period);
+    timer->async_wait([tick, weak](const boost::system::error_code& e) {
+      if (e) return;
+      tick();
+      if (auto l = weak.lock()) (*l)();
+    });
+  };
+  impl_->tickers.push_back(loop);
+  (*loop)();
+}
 
 void HttpServer::Stop() {
   asio::post(impl_->io, [this] {

@@ -3,6 +3,7 @@
 // http_server.cc includes Beast.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,6 +29,9 @@ class HttpServer {
   void Run();
   // Thread-safe; makes Run() return after in-flight requests are answered.
   void Stop();
+  // Runs `tick` on the serving thread every `period` while Run() runs (the
+  // handler and the tick never run at the same time). Call before Run().
+  void Every(std::chrono::milliseconds period, std::function<void()> tick);
 
  private:
   struct Impl;

@@ -52,6 +52,7 @@ inline constexpr const char kFlagInactive[] = "INACTIVE";
 
 // Node flags.
 inline constexpr const char kFlagEvacuate[] = "EVACUATE";
+inline constexpr const char kFlagEvicted[] = "EVICTED";
 
 struct NetInterface {
   std::string name;

@@ -635,6 +635,16 @@ ApiCallRcList Service::RemoveNode(const std::string& name, bool lost) {
 ApiCallRcList Service::EvacuateNode(const std::string& name,
                                     const std::vector<std::string>& targets,
                                     const std::vector<std::string>& do_not_target) {
+  return MoveOffNode(name, targets, do_not_target, /*evict=*/false);
+}
+
+ApiCallRcList Service::EvictNode(const std::string& name) {
+  return MoveOffNode(name, {}, {}, /*evict=*/true);
+}
+
+ApiCallRcList Service::MoveOffNode(const std::string& name,
+                                   const std::vector<std::string>& targets,
+                                   const std::vector<std::string>& do_not_target, bool evict) {
   Op op(this, kMaskMod, kMaskNode);
   op.Ref("Node", name);
   auto run = [&]() -> bool {
@@ -666,9 +676,10 @@ ApiCallRcList Service::EvacuateNode(const std::string& name,
     };
     Node node = *cur;
     const std::string display = node.name;
-    SetFlag(&node.flags, kFlagEvacuate, true);
+    SetFlag(&node.flags, evict ? kFlagEvicted : kFlagEvacuate, true);
     op.txn().Put(op.m().nodes, NodeKey(display), node);
-    op.Ok(kModified, "Node " + Q(display) + " is marked EVACUATE.");
+    op.Ok(kModified, evict ? "Node " + Q(display) + " was offline too long and is EVICTED."
+                           : "Node " + Q(display) + " is marked EVACUATE.");
 
     std::vector<Resource> on_node;
     for (const Resource* r : cluster_->ResourcesOnNode(display)) on_node.push_back(*r);
@@ -698,6 +709,13 @@ ApiCallRcList Service::EvacuateNode(const std::string& name,
       op.PutResource(old);
       if (!placed.ok() || placed->diskful.empty()) {
         std::string why = placed.ok() ? "no target was chosen" : placed.error().message;
+        if (evict) {
+          // The node is gone either way: the resource stays degraded.
+          op.Warning(kFailNotEnoughNodes,
+                  "Resource " + Q(rd.name) + " lost its replica on evicted node " + Q(display) +
+                      " and no other node can take it: " + why);
+          continue;
+        }
         return op.Fail(kFailNotEnoughNodes,
                        "Cannot evacuate node " + Q(display) + ": no other node can take the " +
                            "diskful replica of resource " + Q(rd.name) + ". " + why,
@@ -718,7 +736,9 @@ ApiCallRcList Service::EvacuateNode(const std::string& name,
     std::set<std::string> affected;
     for (const Resource& r : on_node) {
       op.RemoveResource(r.rd_name, display);
-      op.Ok(kDeleted, "Resource " + Q(r.rd_name) + " on evacuated node " + Q(display) + " deleted.",
+      op.Ok(kDeleted,
+            "Resource " + Q(r.rd_name) + " on " + (evict ? "evicted" : "evacuated") + " node " +
+                Q(display) + " deleted.",
             kMaskRsc);
       affected.insert(r.rd_name);
     }
@@ -734,11 +754,12 @@ ApiCallRcList Service::RestoreNode(const std::string& name) {
   op.Ref("Node", name);
   if (const Node* cur = op.NeedNode(name)) {
     Node node = *cur;
-    if (!HasFlag(node.flags, kFlagEvacuate)) {
+    const char* flag = HasFlag(node.flags, kFlagEvicted) ? kFlagEvicted : kFlagEvacuate;
+    if (!HasFlag(node.flags, flag)) {
       op.Ok(kModified, "Node " + Q(node.name) + " is not evacuating; nothing to restore.");
     } else {
-      SetFlag(&node.flags, kFlagEvacuate, false);
-      std::string msg = "Node " + Q(node.name) + " restored: EVACUATE cleared.";
+      SetFlag(&node.flags, flag, false);
+      std::string msg = "Node " + Q(node.name) + " restored: " + flag + " cleared.";
       std::string key = NodeKey(node.name);
       op.txn().Put(op.m().nodes, key, std::move(node));
       op.Ok(kModified, msg);

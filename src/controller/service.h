@@ -122,7 +122,11 @@ class Service {
   // (NodeEvacuate, REST 1.27).
   ApiCallRcList EvacuateNode(const std::string& name, const std::vector<std::string>& targets = {},
                              const std::vector<std::string>& do_not_target = {});
-  // Clears EVACUATE; resources already moved stay where they are.
+  // Auto-Evict: the node was offline too long. Marks it EVICTED and moves its
+  // diskful replicas like an evacuation, except that a resource finding no
+  // target is left degraded (a warning) instead of refusing the whole call.
+  ApiCallRcList EvictNode(const std::string& name);
+  // Clears EVACUATE or EVICTED; resources already moved stay where they are.
   ApiCallRcList RestoreNode(const std::string& name);
   // The node is gone for good: removes it, its pools and all its resources.
   ApiCallRcList LostNode(const std::string& name);
@@ -167,6 +171,8 @@ class Service {
  private:
   class Op;  // one request's transaction and answer (service.cc)
   ApiCallRcList RemoveNode(const std::string& name, bool lost);
+  ApiCallRcList MoveOffNode(const std::string& name, const std::vector<std::string>& targets,
+                            const std::vector<std::string>& do_not_target, bool evict);
 
   Cluster* cluster_;
   Store* store_;
