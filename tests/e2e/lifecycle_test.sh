@@ -29,6 +29,9 @@ wait_for "$A UpToDate after the restart" 10 disk_state_is vol1 "$A" UpToDate
 
 log "auto-place +1: a third replica on $C"
 tandem resource create vol1 --auto-place +1 >/dev/null
+syncing_shown() { tandem resource list | grep -q "vol1.*$C.*SyncTarget([0-9.]*%)"; }
+wait_for "r l to show $C's sync progress" 30 syncing_shown
+tandem resource list
 wait_for "three UpToDate replicas" 60 count_is vol1 UpToDate 3
 [ -f "$(pool_dir "${C#node}")/vol1_00000.img" ] || fail "no backing file on $C"
 replicas_identical vol1 "$A" "$C" || fail "the new replica on $C differs from $A"
