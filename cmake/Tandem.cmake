@@ -76,3 +76,20 @@ function(tandem_fuzz NAME)
     set_tests_properties(fuzz.${NAME} PROPERTIES LABELS fuzz TIMEOUT 300)
   endif()
 endfunction()
+
+# Every *_test.sh of the calling folder as the test NAME_PREFIX.<name> (file
+# name without _test.sh) with LABEL. Each script gets ENV and its own PORT,
+# BASE + i * STEP, so that ctest may run them in parallel.
+function(tandem_script_tests NAME_PREFIX LABEL)
+  cmake_parse_arguments(T "" "BASE;STEP" "ENV" ${ARGN})
+  set(port ${T_BASE})
+  file(GLOB scripts CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.sh)
+  foreach(t ${scripts})
+    get_filename_component(n ${t} NAME_WE)
+    string(REGEX REPLACE "_test$" "" n ${n})
+    add_test(NAME ${NAME_PREFIX}.${n} COMMAND bash ${t})
+    set_tests_properties(${NAME_PREFIX}.${n} PROPERTIES LABELS ${LABEL} TIMEOUT 600
+      ENVIRONMENT "${T_ENV};PORT=${port}")
+    math(EXPR port "${port} + ${T_STEP}")
+  endforeach()
+endfunction()

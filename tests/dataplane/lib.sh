@@ -13,12 +13,8 @@ NODES=0
 PORT=${PORT:-7000}
 VOLUME_SIZE=${VOLUME_SIZE:-64M}
 
-log() { echo "== $*" >&2; }
-fail() {
-  echo "FAIL: $*" >&2
-  dump_state
-  exit 1
-}
+# shellcheck source=../common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
 node_name() { echo "node$1"; }
 node_ip() { echo "127.0.0.$((10 + $1))"; }
@@ -153,16 +149,6 @@ role_of() { status_json "$1" | json_get 'd["role"]'; }
 disk_state() { status_json "$1" | json_get 'd["volumes"][0]["disk"]'; }
 volume_size() { status_json "$1" | json_get 'd["volumes"][0]["size"]'; }
 
-# wait_for DESCRIPTION TIMEOUT_S COMMAND...: poll until the command succeeds.
-wait_for() {
-  local what=$1 timeout=$2 i
-  shift 2
-  for ((i = 0; i < timeout * 20; i++)); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.05
-  done
-  fail "timed out after ${timeout}s waiting for $what"
-}
 
 # The data area of node N's backing file (internal metadata sits behind it).
 data_sha() {

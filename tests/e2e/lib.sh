@@ -17,13 +17,10 @@ PORT=${PORT:-7500}
 REST="127.0.0.11:$PORT"
 SAT_PORT=$((PORT + 1))
 NODES=3
+WAIT_POLL_MS=100 # each poll runs the CLI and jq
 
-log() { echo "== $*" >&2; }
-fail() {
-  echo "FAIL: $*" >&2
-  dump_state
-  exit 1
-}
+# shellcheck source=../common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
 node_name() { echo "node$1"; }
 node_ip() { echo "127.0.0.$((10 + $1))"; }
@@ -143,16 +140,6 @@ nodes_in_state() {
 }
 nbd_uri_of() { rsc_json "$1" "$2" | jq -r '.volumes[0].nbd_uri'; }
 
-# wait_for DESCRIPTION TIMEOUT_S COMMAND...: poll until the command succeeds.
-wait_for() {
-  local what=$1 timeout=$2 i
-  shift 2
-  for ((i = 0; i < timeout * 10; i++)); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  fail "timed out after ${timeout}s waiting for $what"
-}
 
 dump_state() {
   local n
