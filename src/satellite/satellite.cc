@@ -275,13 +275,7 @@ void Satellite::OnFullSync(const std::shared_ptr<Conn>& conn, satproto::FullSync
   applied_.clear();
   OpenGeneration(m.generation, static_cast<int>(desired.size() + gone.size()));
   for (auto& [name, r] : desired) Enqueue(name, Work{false, r, {m.generation}});
-  for (const std::string& name : gone) {
-    Work w;
-    w.remove = true;
-    w.desired.name = name;
-    w.generations = {m.generation};
-    Enqueue(name, std::move(w));
-  }
+  for (const std::string& name : gone) Enqueue(name, Removal(name, {m.generation}));
   full_report_ = true;
   dirty_ = true;
   FinishGenerations({});
@@ -302,14 +296,18 @@ void Satellite::OnUpdate(satproto::Update m) {
   }
   for (const std::string& name : m.remove) {
     desired_.erase(name);
-    Work w;
-    w.remove = true;
-    w.desired.name = name;
-    w.generations = {m.generation};
-    Enqueue(name, std::move(w));
+    Enqueue(name, Removal(name, {m.generation}));
   }
   dirty_ = true;
   FinishGenerations({});
+}
+
+Satellite::Work Satellite::Removal(const std::string& name, std::vector<uint64_t> generations) {
+  Work w;
+  w.remove = true;
+  w.desired.name = name;
+  w.generations = std::move(generations);
+  return w;
 }
 
 void Satellite::OpenGeneration(uint64_t gen, int items) { outstanding_[gen] += items; }
@@ -622,15 +620,8 @@ void Satellite::Reporter() {
 void Satellite::RetryFailed() {
   for (const auto& [name, err] : errors_) {
     if (pending_.count(name) || running_.count(name)) continue;
-    Work w;
     auto d = desired_.find(name);
-    if (d != desired_.end()) {
-      w.desired = d->second;
-    } else {
-      w.remove = true;
-      w.desired.name = name;
-    }
-    Enqueue(name, std::move(w));
+    Enqueue(name, d != desired_.end() ? Work{false, d->second, {}} : Removal(name, {}));
   }
 }
 

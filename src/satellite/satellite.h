@@ -55,6 +55,7 @@ class Satellite {
     std::vector<uint64_t> generations;  // acknowledged when this is done
   };
 
+  static Work Removal(const std::string& name, std::vector<uint64_t> generations);
   // REQUIRES mu_.
   void RetryFailed();
   void Serve(std::shared_ptr<Conn> conn);
