@@ -21,7 +21,7 @@ flags_are() { [ "$(flags_of "$1")" = "$2" ]; }
 stop_node "${B#node}" KILL
 wait_for "$B EVICTED" 30 flags_are "$B" EVICTED
 tandem node list
-wait_for "vol1 UpToDate on $A and $C" 60 nodes_in_state_are vol1 UpToDate "$(echo "$A $C" | xargs -n1 | sort | xargs)"
+wait_for "vol1 UpToDate on $A and $C" 60 nodes_in_state_are vol1 UpToDate "$(sorted "$A" "$C")"
 [ -z "$(tandem -m resource list -n "$B" | jq -r '.[0][] | .name')" ] || fail "$B still holds resources"
 tandem resource list
 

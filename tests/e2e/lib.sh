@@ -216,3 +216,5 @@ replicas_identical() {
   return $rc
 }
 nodes_in_state_are() { [ "$(nodes_in_state "$1" "$2")" = "$3" ]; }
+# sorted WORD...: the words sorted, space-separated (as nodes_in_state prints).
+sorted() { printf '%s\n' "$@" | sort | xargs; }

@@ -49,7 +49,7 @@ tandem node evacuate "$A" >/dev/null
 tandem -m node list | jq -e --arg n "$A" '.[0][] | select(.name==$n) | .flags | index("EVACUATE")' >/dev/null \
   || fail "$A is not marked EVACUATE"
 wait_for "vol2 off $A" 30 test ! -e "$(root_of "${A#node}")/etc/tandem/resources.d/vol2.res"
-wait_for "vol2 UpToDate on $B and $C" 60 nodes_in_state_are vol2 UpToDate "$B $C"
+wait_for "vol2 UpToDate on $B and $C" 60 nodes_in_state_are vol2 UpToDate "$(sorted "$B" "$C")"
 [ ! -e "$(pool_dir "${A#node}")/vol2_00000.img" ] || fail "vol2's backing file is left on $A"
 same_prefix "$(ro_uri "$(nbd_uri_of vol2 "$C")")" "$SCRATCH/data" || fail "$C lacks vol2's data"
 tandem node list
