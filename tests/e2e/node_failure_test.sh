@@ -42,4 +42,13 @@ log "the resync wrote $moved bytes on $B (the writer touched 4 MiB of 64 MiB)"
   || fail "$B lost acknowledged writes"
 replicas_identical vol1 "$A" "$B" || fail "the replicas differ"
 tandem resource list | grep -q "vol1.*$B.*Unused.*Ok.*UpToDate" || fail "r l does not show $B healthy"
+
+log "$B dies for good: node lost"
+stop_node "${B#node}" KILL
+tandem node lost "$B" >/dev/null
+[ -z "$(tandem -m node list | jq -r --arg n "$B" '.[0][] | select(.name==$n) | .name')" ] \
+  || fail "$B is still registered"
+wait_for "$A to drop $B from vol1" 20 bash -c "! grep -q '\"$B\"' '$(root_of "${A#node}")/etc/tandem/resources.d/vol1.res'"
+wait_for "$A UpToDate without $B" 20 disk_state_is vol1 "$A" UpToDate
+tandem resource list
 log "ok"
