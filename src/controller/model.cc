@@ -177,11 +177,125 @@ std::vector<const Resource*> Cluster::ResourcesOf(std::string_view rd) const {
 
 std::vector<const Resource*> Cluster::ResourcesOnNode(std::string_view node) const {
   std::vector<const Resource*> out;
-  std::string key = NameKey(node);
-  for (const auto& [k, r] : resources.rows()) {
-    if (NameKey(r.node_name) == key) out.push_back(&r);
-  }
+  const ClusterIndex& ix = Index();
+  auto it = ix.rscs_by_node.find(NameKey(node));
+  if (it == ix.rscs_by_node.end()) return out;
+  out.reserve(it->second.size());
+  for (const std::string& key : it->second) out.push_back(resources.Find(key));
   return out;
+}
+
+size_t Cluster::ResourceCountOnNode(std::string_view node) const {
+  const ClusterIndex& ix = Index();
+  auto it = ix.rscs_by_node.find(NameKey(node));
+  return it == ix.rscs_by_node.end() ? 0 : it->second.size();
+}
+
+namespace {
+
+std::optional<int> FirstFree(const std::map<int, int>& used, int lo, int hi) {
+  int v = lo;
+  for (auto it = used.lower_bound(lo); it != used.end() && it->first == v && v <= hi; ++it) ++v;
+  if (v > hi) return std::nullopt;
+  return v;
+}
+
+bool Throttled(const VolumeDefinition& vd) {
+  return vd.props.count(prop::kThrottleRead) > 0 || vd.props.count(prop::kThrottleWrite) > 0;
+}
+
+// The resource definition key of a volume definition row key.
+std::string RdKeyOfVd(const std::string& vd_key) { return vd_key.substr(0, vd_key.find(kSep)); }
+
+void Count(std::map<int, int>& m, int value, int sign) {
+  int& n = m[value];
+  n += sign;
+  if (n == 0) m.erase(value);
+}
+
+}  // namespace
+
+std::optional<int> Cluster::FirstFreePort(int lo, int hi) const {
+  return FirstFree(Index().ports, lo, hi);
+}
+
+std::optional<int> Cluster::FirstFreeMinor(int lo, int hi) const {
+  return FirstFree(Index().minors, lo, hi);
+}
+
+PoolUsage Cluster::UsageOfPool(std::string_view node, std::string_view pool) const {
+  const ClusterIndex& ix = Index();
+  auto it = ix.pools.find(PoolKey(node, pool));
+  return it == ix.pools.end() ? PoolUsage{} : it->second;
+}
+
+bool Cluster::HasThrottledVolumes() const { return Index().throttled_vds > 0; }
+
+void Cluster::IndexResource(const Resource& r, const std::string& key, int sign) const {
+  std::string node = NameKey(r.node_name);
+  if (sign > 0) {
+    index_.rscs_by_node[node].insert(key);
+  } else if (auto it = index_.rscs_by_node.find(node); it != index_.rscs_by_node.end()) {
+    it->second.erase(key);
+    if (it->second.empty()) index_.rscs_by_node.erase(it);
+  }
+  if (r.diskless()) return;
+  PoolUsage& u = index_.pools[PoolKey(r.node_name, r.storage_pool)];
+  auto size = index_.rd_size_kib.find(NameKey(r.rd_name));
+  u.reserved_kib += sign * (size == index_.rd_size_kib.end() ? 0 : size->second);
+  u.rsc_count += sign;
+}
+
+void Cluster::IndexVd(const VolumeDefinition& vd, const std::string& key, int sign) const {
+  Count(index_.minors, vd.minor, sign);
+  if (Throttled(vd)) index_.throttled_vds += sign;
+  std::string rd = RdKeyOfVd(key);
+  index_.rd_size_kib[rd] += sign * vd.size_kib;
+  // Every diskful resource of the definition reserves its size.
+  resources.ForPrefix(rd + kSep, [&](const Resource& r) {
+    if (r.diskless()) return;
+    index_.pools[PoolKey(r.node_name, r.storage_pool)].reserved_kib += sign * vd.size_kib;
+  });
+}
+
+const ClusterIndex& Cluster::Index() const {
+  if (IndexCurrent()) return index_;
+  index_ = ClusterIndex{};
+  for (const auto& [key, rd] : rds.rows()) Count(index_.ports, rd.port, +1);
+  for (const auto& [key, vd] : vds.rows()) {
+    Count(index_.minors, vd.minor, +1);
+    if (Throttled(vd)) ++index_.throttled_vds;
+    index_.rd_size_kib[RdKeyOfVd(key)] += vd.size_kib;
+  }
+  for (const auto& [key, r] : resources.rows()) IndexResource(r, key, +1);
+  index_.built = true;
+  index_.stamp = IndexStamp();
+  return index_;
+}
+
+void Cluster::Unindex(const Table<Resource>& t, const std::string& key) {
+  if (&t != &resources || !IndexCurrent()) return;
+  if (const Resource* r = t.Find(key)) IndexResource(*r, key, -1);
+}
+void Cluster::Reindex(const Table<Resource>& t, const std::string& key) {
+  if (&t != &resources || !IndexCurrent()) return;
+  if (const Resource* r = t.Find(key)) IndexResource(*r, key, +1);
+}
+void Cluster::Unindex(const Table<ResourceDefinition>& t, const std::string& key) {
+  if (&t != &rds || !IndexCurrent()) return;
+  if (const ResourceDefinition* rd = t.Find(key)) Count(index_.ports, rd->port, -1);
+}
+void Cluster::Reindex(const Table<ResourceDefinition>& t, const std::string& key) {
+  if (&t != &rds || !IndexCurrent()) return;
+  if (const ResourceDefinition* rd = t.Find(key)) Count(index_.ports, rd->port, +1);
+}
+void Cluster::Unindex(const Table<VolumeDefinition>& t, const std::string& key) {
+  if (&t != &vds || !IndexCurrent()) return;
+  if (const VolumeDefinition* vd = t.Find(key)) IndexVd(*vd, key, -1);
+}
+void Cluster::Reindex(const Table<VolumeDefinition>& t, const std::string& key) {
+  if (&t != &vds || !IndexCurrent()) return;
+  if (const VolumeDefinition* vd = t.Find(key)) IndexVd(*vd, key, +1);
 }
 
 std::vector<const VolumeGroup*> Cluster::VolumeGroupsOf(std::string_view rg) const {
