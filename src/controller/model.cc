@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <random>
 
 #include "controller/names.h"
@@ -193,13 +194,6 @@ size_t Cluster::ResourceCountOnNode(std::string_view node) const {
 
 namespace {
 
-std::optional<int> FirstFree(const std::map<int, int>& used, int lo, int hi) {
-  int v = lo;
-  for (auto it = used.lower_bound(lo); it != used.end() && it->first == v && v <= hi; ++it) ++v;
-  if (v > hi) return std::nullopt;
-  return v;
-}
-
 bool Throttled(const VolumeDefinition& vd) {
   return vd.props.count(prop::kThrottleRead) > 0 || vd.props.count(prop::kThrottleWrite) > 0;
 }
@@ -207,20 +201,58 @@ bool Throttled(const VolumeDefinition& vd) {
 // The resource definition key of a volume definition row key.
 std::string RdKeyOfVd(const std::string& vd_key) { return vd_key.substr(0, vd_key.find(kSep)); }
 
-void Count(std::map<int, int>& m, int value, int sign) {
-  int& n = m[value];
-  n += sign;
-  if (n == 0) m.erase(value);
+void Count(UsedNumbers& used, int value, int sign) {
+  if (sign > 0) {
+    used.Add(value);
+  } else {
+    used.Remove(value);
+  }
 }
 
 }  // namespace
 
+void UsedNumbers::Add(int v) {
+  if (++count_[v] > 1) return;
+  auto next = runs_.find(v + 1);
+  auto it = runs_.upper_bound(v);
+  if (it != runs_.begin() && std::prev(it)->second == v - 1) {
+    it = std::prev(it);
+    it->second = v;
+  } else {
+    it = runs_.emplace(v, v).first;
+  }
+  if (next != runs_.end()) {
+    it->second = next->second;
+    runs_.erase(next);
+  }
+}
+
+void UsedNumbers::Remove(int v) {
+  auto c = count_.find(v);
+  if (c == count_.end() || --c->second > 0) return;
+  count_.erase(c);
+  auto run = std::prev(runs_.upper_bound(v));  // the run holding v
+  int first = run->first;
+  int last = run->second;
+  runs_.erase(run);
+  if (first < v) runs_.emplace(first, v - 1);
+  if (v < last) runs_.emplace(v + 1, last);
+}
+
+std::optional<int> UsedNumbers::FirstFree(int lo, int hi) const {
+  int v = lo;
+  auto it = runs_.upper_bound(lo);
+  if (it != runs_.begin() && std::prev(it)->second >= lo) v = std::prev(it)->second + 1;
+  if (v > hi) return std::nullopt;
+  return v;
+}
+
 std::optional<int> Cluster::FirstFreePort(int lo, int hi) const {
-  return FirstFree(Index().ports, lo, hi);
+  return Index().ports.FirstFree(lo, hi);
 }
 
 std::optional<int> Cluster::FirstFreeMinor(int lo, int hi) const {
-  return FirstFree(Index().minors, lo, hi);
+  return Index().minors.FirstFree(lo, hi);
 }
 
 PoolUsage Cluster::UsageOfPool(std::string_view node, std::string_view pool) const {

@@ -216,6 +216,20 @@ class Table {
   uint64_t raw_mutations_ = 0;
 };
 
+// A multiset of integers (ports, minors) that finds the lowest unused one in
+// [lo, hi] in O(log n), however many are used.
+// Invariant: runs_ are the maximal runs of consecutive values of count_.
+class UsedNumbers {
+ public:
+  void Add(int v);
+  void Remove(int v);  // one occurrence; no-op if absent
+  std::optional<int> FirstFree(int lo, int hi) const;
+
+ private:
+  std::map<int, int> count_;  // value -> occurrences
+  std::map<int, int> runs_;   // first -> last value of a run
+};
+
 // Diskful resources in one storage pool (placement ratings).
 struct PoolUsage {
   int64_t reserved_kib = 0;  // sum of the sizes of their resource definitions
@@ -230,8 +244,8 @@ struct ClusterIndex {
   bool built = false;
   uint64_t stamp = 0;  // sum of the tables' raw_mutations() when built
   std::map<std::string, std::set<std::string>> rscs_by_node;  // NameKey(node) -> resource keys
-  std::map<int, int> ports;                                   // rd port -> how many rds
-  std::map<int, int> minors;                                  // vd minor -> how many vds
+  UsedNumbers ports;                                          // of resource definitions
+  UsedNumbers minors;                                         // of volume definitions
   std::map<std::string, int64_t> rd_size_kib;                 // rd key -> sum of its vd sizes
   std::map<std::string, PoolUsage> pools;                     // PoolKey -> diskful usage
   int throttled_vds = 0;                                      // vds with a blkio throttle property
