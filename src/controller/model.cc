@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <random>
 
 #include "controller/names.h"
@@ -177,11 +178,156 @@ std::vector<const Resource*> Cluster::ResourcesOf(std::string_view rd) const {
 
 std::vector<const Resource*> Cluster::ResourcesOnNode(std::string_view node) const {
   std::vector<const Resource*> out;
-  std::string key = NameKey(node);
-  for (const auto& [k, r] : resources.rows()) {
-    if (NameKey(r.node_name) == key) out.push_back(&r);
-  }
+  const ClusterIndex& ix = Index();
+  auto it = ix.rscs_by_node.find(NameKey(node));
+  if (it == ix.rscs_by_node.end()) return out;
+  out.reserve(it->second.size());
+  for (const std::string& key : it->second) out.push_back(resources.Find(key));
   return out;
+}
+
+size_t Cluster::ResourceCountOnNode(std::string_view node) const {
+  const ClusterIndex& ix = Index();
+  auto it = ix.rscs_by_node.find(NameKey(node));
+  return it == ix.rscs_by_node.end() ? 0 : it->second.size();
+}
+
+namespace {
+
+bool Throttled(const VolumeDefinition& vd) {
+  return vd.props.count(prop::kThrottleRead) > 0 || vd.props.count(prop::kThrottleWrite) > 0;
+}
+
+// The resource definition key of a volume definition row key.
+std::string RdKeyOfVd(const std::string& vd_key) { return vd_key.substr(0, vd_key.find(kSep)); }
+
+void Count(UsedNumbers& used, int value, int sign) {
+  if (sign > 0) {
+    used.Add(value);
+  } else {
+    used.Remove(value);
+  }
+}
+
+}  // namespace
+
+void UsedNumbers::Add(int v) {
+  if (++count_[v] > 1) return;
+  auto next = runs_.find(v + 1);
+  auto it = runs_.upper_bound(v);
+  if (it != runs_.begin() && std::prev(it)->second == v - 1) {
+    it = std::prev(it);
+    it->second = v;
+  } else {
+    it = runs_.emplace(v, v).first;
+  }
+  if (next != runs_.end()) {
+    it->second = next->second;
+    runs_.erase(next);
+  }
+}
+
+void UsedNumbers::Remove(int v) {
+  auto c = count_.find(v);
+  if (c == count_.end() || --c->second > 0) return;
+  count_.erase(c);
+  auto run = std::prev(runs_.upper_bound(v));  // the run holding v
+  int first = run->first;
+  int last = run->second;
+  runs_.erase(run);
+  if (first < v) runs_.emplace(first, v - 1);
+  if (v < last) runs_.emplace(v + 1, last);
+}
+
+std::optional<int> UsedNumbers::FirstFree(int lo, int hi) const {
+  int v = lo;
+  auto it = runs_.upper_bound(lo);
+  if (it != runs_.begin() && std::prev(it)->second >= lo) v = std::prev(it)->second + 1;
+  if (v > hi) return std::nullopt;
+  return v;
+}
+
+std::optional<int> Cluster::FirstFreePort(int lo, int hi) const {
+  return Index().ports.FirstFree(lo, hi);
+}
+
+std::optional<int> Cluster::FirstFreeMinor(int lo, int hi) const {
+  return Index().minors.FirstFree(lo, hi);
+}
+
+PoolUsage Cluster::UsageOfPool(std::string_view node, std::string_view pool) const {
+  const ClusterIndex& ix = Index();
+  auto it = ix.pools.find(PoolKey(node, pool));
+  return it == ix.pools.end() ? PoolUsage{} : it->second;
+}
+
+bool Cluster::HasThrottledVolumes() const { return Index().throttled_vds > 0; }
+
+void Cluster::IndexResource(const Resource& r, const std::string& key, int sign) const {
+  std::string node = NameKey(r.node_name);
+  if (sign > 0) {
+    index_.rscs_by_node[node].insert(key);
+  } else if (auto it = index_.rscs_by_node.find(node); it != index_.rscs_by_node.end()) {
+    it->second.erase(key);
+    if (it->second.empty()) index_.rscs_by_node.erase(it);
+  }
+  if (r.diskless()) return;
+  PoolUsage& u = index_.pools[PoolKey(r.node_name, r.storage_pool)];
+  auto size = index_.rd_size_kib.find(NameKey(r.rd_name));
+  u.reserved_kib += sign * (size == index_.rd_size_kib.end() ? 0 : size->second);
+  u.rsc_count += sign;
+}
+
+void Cluster::IndexVd(const VolumeDefinition& vd, const std::string& key, int sign) const {
+  Count(index_.minors, vd.minor, sign);
+  if (Throttled(vd)) index_.throttled_vds += sign;
+  std::string rd = RdKeyOfVd(key);
+  index_.rd_size_kib[rd] += sign * vd.size_kib;
+  // Every diskful resource of the definition reserves its size.
+  resources.ForPrefix(rd + kSep, [&](const Resource& r) {
+    if (r.diskless()) return;
+    index_.pools[PoolKey(r.node_name, r.storage_pool)].reserved_kib += sign * vd.size_kib;
+  });
+}
+
+const ClusterIndex& Cluster::Index() const {
+  if (IndexCurrent()) return index_;
+  index_ = ClusterIndex{};
+  for (const auto& [key, rd] : rds.rows()) Count(index_.ports, rd.port, +1);
+  for (const auto& [key, vd] : vds.rows()) {
+    Count(index_.minors, vd.minor, +1);
+    if (Throttled(vd)) ++index_.throttled_vds;
+    index_.rd_size_kib[RdKeyOfVd(key)] += vd.size_kib;
+  }
+  for (const auto& [key, r] : resources.rows()) IndexResource(r, key, +1);
+  index_.built = true;
+  index_.stamp = IndexStamp();
+  return index_;
+}
+
+void Cluster::Unindex(const Table<Resource>& t, const std::string& key) {
+  if (&t != &resources || !IndexCurrent()) return;
+  if (const Resource* r = t.Find(key)) IndexResource(*r, key, -1);
+}
+void Cluster::Reindex(const Table<Resource>& t, const std::string& key) {
+  if (&t != &resources || !IndexCurrent()) return;
+  if (const Resource* r = t.Find(key)) IndexResource(*r, key, +1);
+}
+void Cluster::Unindex(const Table<ResourceDefinition>& t, const std::string& key) {
+  if (&t != &rds || !IndexCurrent()) return;
+  if (const ResourceDefinition* rd = t.Find(key)) Count(index_.ports, rd->port, -1);
+}
+void Cluster::Reindex(const Table<ResourceDefinition>& t, const std::string& key) {
+  if (&t != &rds || !IndexCurrent()) return;
+  if (const ResourceDefinition* rd = t.Find(key)) Count(index_.ports, rd->port, +1);
+}
+void Cluster::Unindex(const Table<VolumeDefinition>& t, const std::string& key) {
+  if (&t != &vds || !IndexCurrent()) return;
+  if (const VolumeDefinition* vd = t.Find(key)) IndexVd(*vd, key, -1);
+}
+void Cluster::Reindex(const Table<VolumeDefinition>& t, const std::string& key) {
+  if (&t != &vds || !IndexCurrent()) return;
+  if (const VolumeDefinition* vd = t.Find(key)) IndexVd(*vd, key, +1);
 }
 
 std::vector<const VolumeGroup*> Cluster::VolumeGroupsOf(std::string_view rg) const {

@@ -199,12 +199,57 @@ class Table {
       f(it->second);
     }
   }
-  // For loading from the store and for Txn only.
-  std::map<std::string, T>& mutable_rows() { return rows_; }
+  // For loading from the store and for in-memory observations. Marks every
+  // index derived from this table stale (Cluster rebuilds it on next use).
+  std::map<std::string, T>& mutable_rows() {
+    ++raw_mutations_;
+    return rows_;
+  }
+  // Row writes that keep derived indexes valid; for Txn only (it updates them).
+  void Set(const std::string& key, T value) { rows_[key] = std::move(value); }
+  void Remove(const std::string& key) { rows_.erase(key); }
+  // Bumps on every mutable_rows() call.
+  uint64_t raw_mutations() const { return raw_mutations_; }
 
  private:
   const char* name_;
   std::map<std::string, T> rows_;
+  uint64_t raw_mutations_ = 0;
+};
+
+// A multiset of integers (ports, minors) that finds the lowest unused one in
+// [lo, hi] in O(log n), however many are used.
+// Invariant: runs_ are the maximal runs of consecutive values of count_.
+class UsedNumbers {
+ public:
+  void Add(int v);
+  void Remove(int v);  // one occurrence; no-op if absent
+  std::optional<int> FirstFree(int lo, int hi) const;
+
+ private:
+  std::map<int, int> count_;  // value -> occurrences
+  std::map<int, int> runs_;   // first -> last value of a run
+};
+
+// Diskful resources in one storage pool (placement ratings).
+struct PoolUsage {
+  int64_t reserved_kib = 0;  // sum of the sizes of their resource definitions
+  int rsc_count = 0;
+};
+
+// Secondary indexes over resources, resource definitions and volume
+// definitions, so that a request does not scan every row. Derived data only:
+// Txn keeps it current row by row; after any mutable_rows() of those tables
+// the next query rebuilds it from the tables.
+struct ClusterIndex {
+  bool built = false;
+  uint64_t stamp = 0;  // sum of the tables' raw_mutations() when built
+  std::map<std::string, std::set<std::string>> rscs_by_node;  // NameKey(node) -> resource keys
+  UsedNumbers ports;                                          // of resource definitions
+  UsedNumbers minors;                                         // of volume definitions
+  std::map<std::string, int64_t> rd_size_kib;                 // rd key -> sum of its vd sizes
+  std::map<std::string, PoolUsage> pools;                     // PoolKey -> diskful usage
+  int throttled_vds = 0;                                      // vds with a blkio throttle property
 };
 
 // The controller properties are one row of this type.
@@ -243,10 +288,43 @@ struct Cluster {
   std::vector<const Resource*> ResourcesOf(std::string_view rd) const;
   std::vector<const Resource*> ResourcesOnNode(std::string_view node) const;
   std::vector<const VolumeGroup*> VolumeGroupsOf(std::string_view rg) const;
+  size_t ResourceCountOnNode(std::string_view node) const;
+  // The lowest port (of resource definitions) / minor (of volume
+  // definitions) in [lo, hi] that none uses.
+  std::optional<int> FirstFreePort(int lo, int hi) const;
+  std::optional<int> FirstFreeMinor(int lo, int hi) const;
+  PoolUsage UsageOfPool(std::string_view node, std::string_view pool) const;
+  // Whether any volume definition has a blkio throttle property.
+  bool HasThrottledVolumes() const;
 
   // Inheritance chains (props.h), strongest first.
   std::vector<PropsLevel> RdChain(const ResourceDefinition& rd) const;
   std::vector<PropsLevel> ResourceChain(const Resource& rsc) const;
+
+  // Txn's hooks around one row write: drop the row from the indexes, then
+  // add it back once written. No-ops for tables without an index.
+  template <class T>
+  void Unindex(const Table<T>&, const std::string&) {}
+  template <class T>
+  void Reindex(const Table<T>&, const std::string&) {}
+  void Unindex(const Table<Resource>& t, const std::string& key);
+  void Reindex(const Table<Resource>& t, const std::string& key);
+  void Unindex(const Table<ResourceDefinition>& t, const std::string& key);
+  void Reindex(const Table<ResourceDefinition>& t, const std::string& key);
+  void Unindex(const Table<VolumeDefinition>& t, const std::string& key);
+  void Reindex(const Table<VolumeDefinition>& t, const std::string& key);
+
+ private:
+  uint64_t IndexStamp() const {
+    return resources.raw_mutations() + rds.raw_mutations() + vds.raw_mutations();
+  }
+  bool IndexCurrent() const { return index_.built && index_.stamp == IndexStamp(); }
+  const ClusterIndex& Index() const;
+  void IndexResource(const Resource& r, const std::string& key, int sign) const;
+  void IndexVd(const VolumeDefinition& vd, const std::string& key, int sign) const;
+
+  // Rebuilt lazily by const queries; the Cluster is single-threaded.
+  mutable ClusterIndex index_;
 };
 
 // One row written or deleted by a transaction; data is the encoded row, or
@@ -281,12 +359,12 @@ class Txn {
   template <class T>
   void Put(Table<T>& table, const std::string& key, T value) {
     Remember(table, key);
-    table.mutable_rows()[key] = std::move(value);
+    Write(cluster_, table, key, std::optional<T>(std::move(value)));
   }
   template <class T>
   void Erase(Table<T>& table, const std::string& key) {
     Remember(table, key);
-    table.mutable_rows().erase(key);
+    Write(cluster_, table, key, std::optional<T>());
   }
   Cluster& mut() { return *cluster_; }
 
@@ -304,18 +382,24 @@ class Txn {
     std::optional<T> old;
     if (const T* row = table.Find(key)) old = *row;
     Table<T>* t = &table;
-    undo_.push_back([t, key, old = std::move(old)]() {
-      if (old) {
-        t->mutable_rows()[key] = *old;
-      } else {
-        t->mutable_rows().erase(key);
-      }
-    });
+    undo_.push_back([c = cluster_, t, key, old = std::move(old)]() { Write(c, *t, key, old); });
     encode_.push_back([t, key]() {
       RowChange c{t->name(), key, std::nullopt};
       if (const T* row = t->Find(key)) c.data = EncodeRow(*row);
       return c;
     });
+  }
+
+  // Sets (value) or erases (nullopt) one row, keeping the indexes current.
+  template <class T>
+  static void Write(Cluster* c, Table<T>& table, const std::string& key, std::optional<T> value) {
+    c->Unindex(table, key);
+    if (value) {
+      table.Set(key, std::move(*value));
+    } else {
+      table.Remove(key);
+    }
+    c->Reindex(table, key);
   }
 
   Cluster* cluster_;

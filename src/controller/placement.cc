@@ -407,20 +407,32 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
   });
 
   // Reserved space, resource counts and throughput per pool.
+  // Filled on first use per pool from the cluster's index: the sums are of
+  // integers, so they equal a scan of every resource exactly. Throughput
+  // limits sum doubles; they are added up in resource key order, as a scan
+  // would.
   std::map<std::string, PoolRating> ratings;  // pool key -> rating
-  for (const auto& [key, rsc] : cluster.resources.rows()) {
-    if (rsc.diskless()) continue;
-    std::string pk = PoolKey(rsc.node_name, rsc.storage_pool);
-    PoolRating& r = ratings[pk];
-    r.reserved_kib += static_cast<double>(ResourceSizeKib(cluster, rsc.rd_name));
-    r.rsc_count += 1;
-    for (const VolumeDefinition* vd : cluster.VolumeDefinitionsOf(rsc.rd_name)) {
-      for (const char* k : {prop::kThrottleRead, prop::kThrottleWrite}) {
-        auto it = vd->props.find(k);
-        if (it != vd->props.end()) r.throughput -= ParseDouble(it->second, 0);
+  const bool throttled = cluster.HasThrottledVolumes();
+  auto rating_of = [&](const StoragePool& p) -> PoolRating& {
+    auto [it, inserted] = ratings.try_emplace(PoolKey(p.node_name, p.name));
+    if (!inserted) return it->second;
+    PoolRating& r = it->second;
+    PoolUsage u = cluster.UsageOfPool(p.node_name, p.name);
+    r.reserved_kib = static_cast<double>(u.reserved_kib);
+    r.rsc_count = u.rsc_count;
+    if (throttled) {
+      for (const Resource* rsc : cluster.ResourcesOnNode(p.node_name)) {
+        if (rsc->diskless() || PoolKey(rsc->node_name, rsc->storage_pool) != it->first) continue;
+        for (const VolumeDefinition* vd : cluster.VolumeDefinitionsOf(rsc->rd_name)) {
+          for (const char* k : {prop::kThrottleRead, prop::kThrottleWrite}) {
+            auto pit = vd->props.find(k);
+            if (pit != vd->props.end()) r.throughput -= ParseDouble(pit->second, 0);
+          }
+        }
       }
     }
-  }
+    return r;
+  };
   double default_ratio = 20;
   if (auto it = cluster.controller_props().find(prop::kMaxOversubscription);
       it != cluster.controller_props().end()) {
@@ -428,7 +440,7 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
   }
   pool_stage("have " + std::to_string(size_kib) + " KiB free in a matching pool",
              [&](const StoragePool& p) {
-               PoolRating& r = ratings[PoolKey(p.node_name, p.name)];
+               PoolRating& r = rating_of(p);
                PoolCapacity cap = CapacityOf(p);
                if (!cap.total_kib) {
                  r.free_kib = 0;  // unknown capacity: no check, lowest free-space rating
@@ -458,7 +470,7 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
   std::vector<PoolRating> inputs;
   for (const Node* n : nodes) {
     for (const StoragePool* p : pools_of[NameKey(n->name)]) {
-      PoolRating r = ratings[PoolKey(p->node_name, p->name)];
+      PoolRating r = rating_of(*p);
       r.node = n->name;
       r.pool = p->name;
       auto it = p->props.find(prop::kMaxThroughput);

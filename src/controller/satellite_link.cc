@@ -1,5 +1,6 @@
 #include "controller/satellite_link.h"
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <deque>
@@ -40,9 +41,9 @@ struct SatelliteHub::Link {
   std::optional<SatelliteEndpoint> endpoint;
   std::vector<satproto::PoolDesired> pools;
   std::map<std::string, satproto::ResourceDesired> resources;  // by NameKey
-  uint64_t generation = 0;           // last generation sent
-  std::shared_ptr<Session> session;  // current connection, if any
-  std::shared_ptr<asio::steady_timer> idle;  // backoff and "no endpoint" sleeps
+  uint64_t generation = 0;                                     // last generation sent
+  std::shared_ptr<Session> session;                            // current connection, if any
+  std::shared_ptr<asio::steady_timer> idle;                    // backoff and "no endpoint" sleeps
   bool removed = false;
   bool running = false;  // its dial loop was started
   std::shared_ptr<const ObservedNode> observed = std::make_shared<ObservedNode>();
@@ -63,11 +64,23 @@ struct SatelliteHub::Impl {
 
   // ---- state changes, REQUIRES mu ----------------------------------------
 
+  // Changes what `l` observed. Readers get the node only through Observed(),
+  // which copies the pointer under `mu`: while we hold `mu` and ours is the
+  // only reference, nobody can see the node, so it is changed in place
+  // instead of copied (a copy per report made every report O(resources of
+  // the node)). Otherwise the readers keep their snapshot and we copy.
   template <class F>
   void Publish(Link& l, F&& modify) {
-    auto n = std::make_shared<ObservedNode>(*l.observed);
-    modify(*n);
-    l.observed = std::move(n);
+    if (l.observed.use_count() == 1) {
+      // Pairs with the release of the last reader's reference count decrement.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      // Created non-const by make_shared below or in Link.
+      modify(const_cast<ObservedNode&>(*l.observed));
+    } else {
+      auto n = std::make_shared<ObservedNode>(*l.observed);
+      modify(*n);
+      l.observed = std::move(n);
+    }
     ++version;
   }
 
@@ -214,8 +227,8 @@ struct SatelliteHub::Impl {
     bool online = false;
     std::string why;
     std::string refused_status;
-    auto [cec] = co_await s->sock.async_connect(
-        tcp::endpoint(addr, static_cast<uint16_t>(ep.port)), kTuple);
+    auto [cec] =
+        co_await s->sock.async_connect(tcp::endpoint(addr, static_cast<uint16_t>(ep.port)), kTuple);
     if (cec) {
       why = "cannot connect to " + where + ": " + cec.message();
     } else {
@@ -338,7 +351,8 @@ struct SatelliteHub::Impl {
   }
 };
 
-SatelliteHub::SatelliteHub(HubOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+SatelliteHub::SatelliteHub(HubOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 SatelliteHub::~SatelliteHub() { Stop(); }
 

@@ -178,22 +178,12 @@ class Service::Op {
   std::optional<int> AllocatePort() {
     auto [lo, hi] =
         Range(c().controller_props(), prop::kTcpPortRange, kDefaultPortLow, kDefaultPortHigh);
-    std::set<int> used;
-    for (const auto& [k, rd] : c().rds.rows()) used.insert(rd.port);
-    for (int p = lo; p <= hi; ++p) {
-      if (!used.count(p)) return p;
-    }
-    return std::nullopt;
+    return c().FirstFreePort(lo, hi);
   }
   std::optional<int> AllocateMinor() {
     auto [lo, hi] =
         Range(c().controller_props(), prop::kMinorRange, kDefaultMinorLow, kDefaultMinorHigh);
-    std::set<int> used;
-    for (const auto& [k, vd] : c().vds.rows()) used.insert(vd.minor);
-    for (int m = lo; m <= hi; ++m) {
-      if (!used.count(m)) return m;
-    }
-    return std::nullopt;
+    return c().FirstFreeMinor(lo, hi);
   }
   std::optional<int> AllocateNodeId(const std::string& rd) {
     std::set<int> used;
@@ -401,7 +391,7 @@ class Service::Op {
           if (!pool && p.provider == ProviderKind::kDiskless) pool = &p;
         });
         if (!pool) continue;
-        size_t count = c().ResourcesOnNode(node.name).size();
+        size_t count = c().ResourceCountOnNode(node.name);
         if (!best || count < best_count) {
           best = &node;
           best_pool = pool;
