@@ -169,21 +169,26 @@ std::vector<std::string> PropFilter(const Query& q) {
   return it == q.end() ? std::vector<std::string>{} : it->second;
 }
 
-// offset/limit: limit 0 (golinstor's default) means no limit.
-json::array Page(json::array items, const Query& q) {
+// offset/limit: limit 0 (golinstor's default) means no limit. The half-open
+// range of `count` items to answer.
+std::pair<size_t, size_t> PageRange(size_t count, const Query& q) {
   auto get = [&](const char* key) -> size_t {
     auto it = q.find(key);
     if (it == q.end() || it->second.empty()) return 0;
     long v = std::strtol(it->second.front().c_str(), nullptr, 10);
     return v > 0 ? static_cast<size_t>(v) : 0;
   };
-  size_t offset = get("offset");
+  size_t offset = std::min(get("offset"), count);
   size_t limit = get("limit");
-  if (offset == 0 && limit == 0) return items;
+  size_t last = limit == 0 ? count : std::min(count, offset + limit);
+  return {offset, last};
+}
+
+json::array Page(json::array items, const Query& q) {
+  auto [first, last] = PageRange(items.size(), q);
+  if (first == 0 && last == items.size()) return items;
   json::array out;
-  for (size_t i = offset; i < items.size() && (limit == 0 || out.size() < limit); ++i) {
-    out.push_back(std::move(items[i]));
-  }
+  for (size_t i = first; i < last; ++i) out.push_back(std::move(items[i]));
   return out;
 }
 
@@ -1085,14 +1090,37 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     auto rds = NameFilter(q, "resources");
     auto pools = NameFilter(q, "storage_pools");
     auto props = PropFilter(q);
-    json::array a;
-    for (const auto& [k, r] : c.resources.rows()) {
-      if (Selected(nodes, r.node_name) && Selected(rds, r.rd_name) &&
-          Selected(pools, r.storage_pool) && PropsMatch(r.props, props)) {
-        a.push_back(ResourceView(c, r, true, observed_));
-      }
+    if (view_cache_model_ != service_->version()) {
+      view_cache_.clear();
+      view_cache_model_ = service_->version();
     }
-    return JsonResponse(200, Page(std::move(a), q));
+    std::vector<const std::string*> items;
+    for (const auto& [k, r] : c.resources.rows()) {
+      if (!(Selected(nodes, r.node_name) && Selected(rds, r.rd_name) &&
+            Selected(pools, r.storage_pool) && PropsMatch(r.props, props))) {
+        continue;
+      }
+      const ObservedNode* on = ObservedOf(observed_, r.node_name);
+      uint64_t node_version = on ? on->version : 0;
+      CachedView& cv = view_cache_[k];
+      if (cv.json.empty() || cv.node_version != node_version) {
+        cv.json = json::serialize(ResourceView(c, r, true, observed_));
+        cv.node_version = node_version;
+      }
+      items.push_back(&cv.json);
+    }
+    auto [first, last] = PageRange(items.size(), q);
+    size_t bytes = 2;
+    for (size_t i = first; i < last; ++i) bytes += items[i]->size() + 1;
+    std::string body;
+    body.reserve(bytes);
+    body += '[';
+    for (size_t i = first; i < last; ++i) {
+      if (i > first) body += ',';
+      body += *items[i];
+    }
+    body += ']';
+    return HttpResponse{200, "application/json", std::move(body)};
   }
   (void)status_for_post;
   return ErrorResponse(404, rc::kUnknownApiCall, "Unknown API call " + m + " " + req.target);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <string>
 
 #include "controller/satellite_link.h"
@@ -59,6 +60,14 @@ class RestApi {
   VersionInfo version_;
   const SatelliteHub* hub_ = nullptr;
   ObservedMap observed_;  // the snapshot the current request sees
+  // GET /v1/view/resources answers from serialized resources, each valid for
+  // one model version and one version of its node's observed state.
+  struct CachedView {
+    uint64_t node_version = 0;
+    std::string json;
+  };
+  std::unordered_map<std::string, CachedView> view_cache_;
+  uint64_t view_cache_model_ = UINT64_MAX;
   // Request statistics for /metrics, per method.
   struct Stat {
     uint64_t count = 0;

@@ -75,10 +75,13 @@ struct SatelliteHub::Impl {
       // Pairs with the release of the last reader's reference count decrement.
       std::atomic_thread_fence(std::memory_order_acquire);
       // Created non-const by make_shared below or in Link.
-      modify(const_cast<ObservedNode&>(*l.observed));
+      ObservedNode& n = const_cast<ObservedNode&>(*l.observed);
+      modify(n);
+      n.version = version + 1;
     } else {
       auto n = std::make_shared<ObservedNode>(*l.observed);
       modify(*n);
+      n->version = version + 1;
       l.observed = std::move(n);
     }
     ++version;

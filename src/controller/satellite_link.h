@@ -37,6 +37,7 @@ struct ObservedNode {
   std::map<std::string, satproto::ResourceState> resources;  // by resource name
   std::map<std::string, std::string> apply_errors;           // resource -> last error
   uint64_t applied_generation = 0;
+  uint64_t version = 0;  // changes whenever anything above changes
   // The observed state is current (the satellite is connected).
   bool live() const { return status == kOnline || status == kConnected; }
 };

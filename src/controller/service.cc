@@ -48,6 +48,7 @@ class Service::Op {
       : txn_(service->cluster_),
         store_(service->store_),
         hook_(&service->commit_hook_),
+        version_(&service->version_),
         op_(op),
         obj_(obj) {}
 
@@ -103,6 +104,7 @@ class Service::Op {
                     "Check the controller's disk and its log.")};
     }
     txn_.Commit();
+    if (!changes.empty()) ++*version_;
     if (*hook_ && !changes.empty()) (*hook_)(changes);
     return std::move(rcs_);
   }
@@ -472,6 +474,7 @@ class Service::Op {
   Txn txn_;
   Store* store_;
   const CommitHook* hook_;
+  uint64_t* version_;
   uint64_t op_;
   uint64_t obj_;
   ApiCallRcList rcs_;

@@ -108,6 +108,8 @@ class Service {
   // controller pushes the new desired state to satellites from here).
   using CommitHook = std::function<void(const std::vector<RowChange>&)>;
   void set_commit_hook(CommitHook hook) { commit_hook_ = std::move(hook); }
+  // Bumps with every committed change (views cache on it).
+  uint64_t version() const { return version_; }
 
   ApiCallRcList SetControllerProps(const PropsChange& change);
 
@@ -177,6 +179,7 @@ class Service {
   Cluster* cluster_;
   Store* store_;
   CommitHook commit_hook_;
+  uint64_t version_ = 0;
 };
 
 }  // namespace tandem::controller
