@@ -101,7 +101,20 @@ Status Satellite::Start() {
       ss << in.rdbuf();
       boost::system::error_code ec;
       json::value v = json::parse(ss.str(), ec);
-      if (!ec && v.is_object()) cluster_id_ = Str(v.as_object(), "cluster_id");
+      if (!ec && v.is_object()) {
+        cluster_id_ = Str(v.as_object(), "cluster_id");
+        // Split brains seen before a restart: tandemd's events2 --now shows
+        // only StandAlone, not why.
+        if (const json::value* sb = v.as_object().if_contains("split_brain"); sb && sb->is_array()) {
+          for (const json::value& e : sb->as_array()) {
+            if (!e.is_array() || e.as_array().size() != 2 || !e.as_array()[0].is_string() ||
+                !e.as_array()[1].is_string())
+              continue;
+            split_brain_.insert({std::string(e.as_array()[0].as_string()),
+                                 std::string(e.as_array()[1].as_string())});
+          }
+        }
+      }
     }
   }
   boost::system::error_code ec;
@@ -642,8 +655,15 @@ void Satellite::EventsListener() {
         std::string peer_name;
         for (const satproto::NodeRef& n : desired_[res].nodes)
           if (std::to_string(n.node_id) == peer) peer_name = n.name;
-        if (line.rfind("split-brain", 0) == 0) split_brain_.insert({res, peer_name});
-        if (Field(line, "connection") == "Connected") split_brain_.erase({res, peer_name});
+        bool changed = false;
+        if (line.rfind("split-brain", 0) == 0)
+          changed = split_brain_.insert({res, peer_name}).second;
+        if (Field(line, "connection") == "Connected")
+          changed = split_brain_.erase({res, peer_name}) > 0 || changed;
+        if (changed) {
+          Status saved = SaveState();
+          if (!saved.ok()) Logf(LogLevel::kWarn, "{}", saved.error().message);
+        }
       }
       report_cv_.notify_all();
       return true;
@@ -660,7 +680,9 @@ Status Satellite::SaveState() {
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << json::serialize(json::object{{"cluster_id", cluster_id_}}) << "\n";
+    json::array sb;
+    for (const auto& [res, peer] : split_brain_) sb.push_back(json::array{res, peer});
+    out << json::serialize(json::object{{"cluster_id", cluster_id_}, {"split_brain", sb}}) << "\n";
     if (!out) return Error{Errc::kIoError, "cannot write " + tmp};
   }
   fs::rename(tmp, path, ec);

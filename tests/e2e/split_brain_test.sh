@@ -1,7 +1,7 @@
 # Issue 5, truthful state: a split brain is shown as a split brain. Two nodes,
 # so no tiebreaker and no quorum: both sides write while disconnected; on
 # reconnect both go StandAlone, and `tandem r l` says SplitBrain(peer) on each
-# side instead of hiding it. `tandemadm connect --discard-my-data` on the
+# side instead of hiding it, also after a satellite restart. `tandemadm connect --discard-my-data` on the
 # victim resolves it: the victim resyncs and both end UpToDate and identical.
 source "$(dirname "$0")/lib.sh"
 
@@ -26,6 +26,13 @@ wait_for "the split brain on node2" 20 split_on node2 node1
 tandem resource list
 tandem resource list | grep -q "vol1.*node1.*SplitBrain(node2)" || fail "r l hides the split brain on node1"
 tandem resource list | grep -q "vol1.*node2.*SplitBrain(node1)" || fail "r l hides the split brain on node2"
+
+log "a satellite restart does not forget it"
+stop_pidfile "$(root_of 1)/satellite.pid" KILL
+wait_for "node1 OFFLINE" 20 node_status_is node1 OFFLINE
+start_satellite 1
+wait_for "node1 ONLINE" 20 node_status_is node1 ONLINE
+wait_for "the split brain on node1 after the restart" 20 split_on node1 node2
 
 log "node2 discards its data"
 adm 2 connect vol1 --discard-my-data
