@@ -33,10 +33,18 @@ log "$before writes acknowledged before the kill, $after at the end"
 log "bring $B back"
 restart_node "${B#node}"
 wait_for "$B ONLINE" 20 node_status_is "$B" ONLINE
-wait_for "$B UpToDate" 60 disk_state_is vol1 "$B" UpToDate
+# Right after its restart, before the handshake, tandemd reports the disk as
+# it was (UpToDate); wait for the resync itself, then for the end of it.
+resync_seen() { [ "$(bytes_written "${B#node}" vol1)" -gt 0 ]; }
+wait_for "a resync to $B" 60 resync_seen
+in_sync() {
+  disk_state_is vol1 "$B" UpToDate &&
+    tandem resource list | grep -q "vol1.*$B.*Ok.*UpToDate" &&
+    [ "$(rsc_json vol1 "$A" | jq -r --arg p "$B" '.volumes[0].state.replication_states[$p].replication_state')" = Established ]
+}
+wait_for "$B UpToDate" 60 in_sync
 moved=$(bytes_written "${B#node}" vol1)
 log "the resync wrote $moved bytes on $B (the writer touched 4 MiB of 64 MiB)"
-[ "$moved" -gt 0 ] || fail "nothing was resynced"
 [ "$moved" -le $((8 << 20)) ] || fail "the resync moved $moved bytes: more than what changed"
 "$BLOCKCHECK" verify --uri "$(ro_uri "$(nbd_uri_of vol1 "$B")")" --log "$SCRATCH/bc.log" \
   || fail "$B lost acknowledged writes"
