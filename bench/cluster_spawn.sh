@@ -283,16 +283,7 @@ fi
 if [ "${KEEP_SCRATCH:-0}" = 1 ]; then echo "top samples in $TOPLOG, progress in $progress" >&2; fi
 
 if [ "$RECORD" = 1 ]; then
-  mkdir -p "$ROOT/bench/results"
-  out="$ROOT/bench/results/$(date -u +%Y-%m-%d)-cluster-spawn.md"
-  {
-    if [ -s "$out" ]; then echo; fi
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-    echo "commit: $(git -C "$ROOT" rev-parse --short HEAD)$BINARIES"
-    echo "command: $COMMAND"
-    echo
-    cat "$TABLE"
-  } >>"$out"
-  echo "recorded in ${out#"$ROOT"/}" >&2
+  # shellcheck source=record.sh
+  source "$HERE/record.sh"
+  record_result "$ROOT" cluster-spawn "$COMMAND" "$TABLE" "$BINARIES"
 fi

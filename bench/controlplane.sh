@@ -254,16 +254,7 @@ if [ -s "$SCRATCH/perf.data" ]; then
 fi
 
 if [ "$RECORD" = 1 ]; then
-  mkdir -p "$ROOT/bench/results"
-  out="$ROOT/bench/results/$(date -u +%Y-%m-%d)-controlplane.md"
-  {
-    if [ -s "$out" ]; then echo; fi
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-    echo "commit: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- src || echo ' (+ uncommitted changes in src/)')"
-    echo "command: bench/controlplane.sh $N $M BUILD_DIR"
-    echo
-    cat "$TABLE"
-  } >>"$out"
-  echo "recorded in ${out#"$ROOT"/}" >&2
+  # shellcheck source=record.sh
+  source "$HERE/record.sh"
+  record_result "$ROOT" controlplane "bench/controlplane.sh $N $M BUILD_DIR" "$TABLE" "$(git -C "$ROOT" diff --quiet HEAD -- src || echo ' (+ uncommitted changes in src/)')"
 fi
