@@ -53,15 +53,12 @@ Status Controller::Start() {
     }
   });
   api_ = std::make_unique<RestApi>(service_.get(), store_.get());
-  if (options_.dial_satellites) {
-    hub_ = std::make_unique<SatelliteHub>(
-        HubOptions{cluster_.controller_props().at(kClusterIdProp)});
-    api_->set_hub(hub_.get());
-    PushDesired();
-    hub_->Start();
-  }
+  hub_ = std::make_unique<SatelliteHub>(HubOptions{cluster_.controller_props().at(kClusterIdProp)});
+  api_->set_hub(hub_.get());
+  PushDesired();
+  hub_->Start();
   server_ = std::make_unique<HttpServer>([this](const HttpRequest& r) { return Serve(r); });
-  if (hub_) server_->Every(std::chrono::seconds(1), [this] { Tick(); });
+  server_->Every(std::chrono::seconds(1), [this] { Tick(); });
   auto port = server_->Start(options_.listen_address, options_.listen_port);
   if (!port.ok()) return port.error();
   port_ = *port;
@@ -70,7 +67,7 @@ Status Controller::Start() {
 
 void Controller::Run() {
   server_->Run();
-  if (hub_) hub_->Stop();
+  hub_->Stop();
 }
 void Controller::Stop() { server_->Stop(); }
 
@@ -82,7 +79,7 @@ HttpResponse Controller::Serve(const HttpRequest& request) {
 }
 
 void Controller::PushDesired() {
-  if (!hub_ || (!dirty_all_ && dirty_rds_.empty())) return;
+  if (!dirty_all_ && dirty_rds_.empty()) return;
   if (dirty_all_) {
     auto all = DesiredAll(cluster_);
     std::set<std::string> names;
@@ -175,7 +172,6 @@ void Controller::CheckAutoEvict() {
 }
 
 void Controller::TakeCapacities() {
-  if (!hub_) return;
   uint64_t v = hub_->observed_version();
   if (v == capacity_version_) return;
   capacity_version_ = v;

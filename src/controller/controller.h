@@ -24,7 +24,6 @@ struct ControllerOptions {
   std::string root = "/";                  // state lives under <root>/var/lib/tandem
   std::string listen_address = "0.0.0.0";  // --listen / --rest-listen
   uint16_t listen_port = 3370;             // 0: any free port
-  bool dial_satellites = true;             // false: REST only (no satellite connections)
 };
 
 std::string DatabasePath(const std::string& root);

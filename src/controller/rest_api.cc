@@ -370,6 +370,8 @@ json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes
   json::array drbd_flags;
   if (r.diskless()) drbd_flags.emplace_back("DISKLESS");
   drbd["flags"] = std::move(drbd_flags);
+  // Each volume's view once: its layer data also goes into the layer object.
+  json::array volumes;
   json::array drbd_volumes;
   json::array storage_volumes;
   for (const VolumeDefinition* vd : vds) {
@@ -377,6 +379,7 @@ json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes
     auto& layers = vol["layer_data_list"].as_array();
     drbd_volumes.push_back(layers[0].as_object()["data"]);
     storage_volumes.push_back(layers[1].as_object()["data"]);
+    if (with_volumes) volumes.push_back(std::move(vol));
   }
   drbd["drbd_volumes"] = std::move(drbd_volumes);
   json::object conns;
@@ -414,11 +417,7 @@ json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes
     if (err != node->apply_errors.end()) state["error"] = err->second;
   }
   o["state"] = std::move(state);
-  if (with_volumes) {
-    json::array volumes;
-    for (const VolumeDefinition* vd : vds) volumes.push_back(VolumeView(c, r, *vd, obs));
-    o["volumes"] = std::move(volumes);
-  }
+  if (with_volumes) o["volumes"] = std::move(volumes);
   return o;
 }
 
