@@ -195,13 +195,17 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
     Result<uint64_t> gross =
         GrossBytes(static_cast<uint64_t>(v.size_kib) * 1024, static_cast<uint32_t>(r.peer_slots));
     if (!gross.ok()) return gross.error();
-    Result<EnsureResult> made = EnsureVolumeFile(*ParseProvider(pool.provider), pool.Directory(),
-                                                 vs->disk, *gross);
-    if (!made.ok()) return made.error();
-    if (!made->created && made->bytes < *gross) {
+    // Never enlarge a file tandemd has not been told about: its internal
+    // metadata sits at the old end, and a restart would not find it.
+    std::error_code size_ec;
+    uint64_t have = fs::file_size(vs->disk, size_ec);
+    if (!size_ec && have < *gross) {
       return Error{Errc::kUnsupported, r.name + "/" + std::to_string(v.vnr) +
                                            ": growing a volume is not supported yet"};
     }
+    Result<EnsureResult> made = EnsureVolumeFile(*ParseProvider(pool.provider), pool.Directory(),
+                                                 vs->disk, *gross);
+    if (!made.ok()) return made.error();
     // New files get metadata; an existing file keeps its own (create-md
     // refuses to overwrite valid metadata).
     Result<std::string> md = tandemd::CreateMetadataOn(*spec, static_cast<uint16_t>(v.vnr), false,

@@ -229,5 +229,26 @@ TEST(ApplierTest, BadInputChangesNothing) {
   EXPECT_FALSE(a.Apply(bad, Pools(root.path() + "/pool")).ok());
 }
 
+TEST(ApplierTest, ARefusedGrowLeavesTheBackingFileAsItWas) {
+  // Growing the file before tandemd relocates its metadata would strand the
+  // internal metadata at the old end: the refusal must not touch the file.
+  TempDir root;
+  fs::create_directories(root.path() + "/pool");
+  Applier a(root.path(), "alpha");
+  satproto::ResourceDesired r = ThreeNodes();
+  (void)a.Apply(r, Pools(root.path() + "/pool"));  // no tandemd here: adjust fails
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(root.path() + "/pool")) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u);
+  uint64_t before = fs::file_size(files[0]);
+
+  r.volumes[0].size_kib *= 2;
+  Status s = a.Apply(r, Pools(root.path() + "/pool"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Errc::kUnsupported);
+  EXPECT_NE(s.error().message.find("growing a volume is not supported"), std::string::npos);
+  EXPECT_EQ(fs::file_size(files[0]), before);
+}
+
 }  // namespace
 }  // namespace tandem::satellite
