@@ -766,6 +766,79 @@ void ResourceImpl::SetOptions(uint64_t cookie, const Options& options) {
   AfterInput();
 }
 
+// Membership change (docs/architecture.md, "Membership changes"). Checked in
+// full before anything changes, so a refusal changes nothing.
+void ResourceImpl::Reconfigure(uint64_t cookie, const std::vector<NodeConfig>& nodes) {
+  uint64_t listed = 0;
+  const NodeConfig* me = nullptr;
+  for (const NodeConfig& n : nodes) {
+    if (n.id.value() >= kMaxNodes)
+      return Done(cookie, SsCode::kInvalidArgument, Fmt("node id %u out of range", n.id.value()));
+    if (listed & (1ull << n.id.value()))
+      return Done(cookie, SsCode::kInvalidArgument, Fmt("node id %u listed twice", n.id.value()));
+    listed |= 1ull << n.id.value();
+    if (n.id.value() == self_) me = &n;
+  }
+  if (!me)
+    return Done(cookie, SsCode::kInvalidArgument,
+                Fmt("this node (id %d) is not in the new node set", self_));
+  for (const NodeConfig& n : cfg_.nodes) {
+    if (n.id.value() == self_ && n.diskless != me->diskless)
+      return Done(cookie, SsCode::kNotSupported,
+                  "this node's own disk changed: this needs down and up");
+  }
+  for (int p = 0; p < kMaxNodes; ++p) {
+    if (p != self_ && peers_[p].exists && !(listed & (1ull << p))) ForgetPeer(p);
+  }
+  for (const NodeConfig& n : nodes) {
+    int p = n.id.value();
+    if (p == self_) continue;
+    Peer& pr = peers_[p];
+    if (!pr.exists) {
+      pr.exists = true;
+      pr.name = n.name;
+      pr.diskless = n.diskless;
+      pr.dev.assign(volumes_.size(), PeerDevice{});
+      pr.conn = ConnState::kStandAlone;
+      EmitEvent(Fmt("create connection name:%s peer-node-id:%d conn-name:%s conn:StandAlone",
+                    cfg_.name.c_str(), p, n.name.c_str()));
+      dirty_ = true;
+      continue;
+    }
+    pr.name = n.name;
+    if (pr.diskless != n.diskless) {
+      pr.diskless = n.diskless;
+      dirty_ = true;
+      // The handshake decides what the peer's disk means: run it again.
+      if (pr.transport_up) DropConn(p, ConnState::kNetworkFailure);
+    }
+  }
+  cfg_.nodes = nodes;
+  Done(cookie, SsCode::kSuccess);
+  AfterInput();
+}
+
+// The peer leaves the resource: its connection closes (writes waiting for it
+// complete without it, as on a connection loss) and its bitmap slots are
+// freed for the next node to join (DRBD's forget-peer).
+void ResourceImpl::ForgetPeer(int p) {
+  Peer& pr = peers_[p];
+  GoStandAlone(p);
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    Volume& v = volumes_[vol];
+    if (!v.attached || v.sb.peers[p] == MdPeerSlot{}) continue;
+    v.sb.peers[p] = MdPeerSlot{};
+    WriteSuperblock(static_cast<int>(vol), nullptr);
+  }
+  EmitEvent(Fmt("destroy connection name:%s peer-node-id:%d conn-name:%s", cfg_.name.c_str(), p,
+                pr.name.c_str()));
+  uint32_t gen = pr.conn_gen + 1;
+  pr = Peer{};
+  pr.id = NodeId(static_cast<uint8_t>(p));
+  pr.conn_gen = gen;
+  dirty_ = true;
+}
+
 void ResourceImpl::OnDiskComplete(uint64_t io_id, bool ok, SharedBytes data) {
   auto it = io_done_.find(io_id);
   if (it == io_done_.end()) return;
@@ -855,6 +928,9 @@ void Resource::InvalidateRemote(uint64_t c, NodeId p, VolumeNr v) {
 void Resource::Verify(uint64_t c, NodeId p, VolumeNr v) { impl_->Verify(c, p, v); }
 void Resource::Resize(uint64_t c, VolumeNr v, uint64_t n) { impl_->Resize(c, v, n); }
 void Resource::SetOptions(uint64_t c, const Options& o) { impl_->SetOptions(c, o); }
+void Resource::Reconfigure(uint64_t c, const std::vector<NodeConfig>& n) {
+  impl_->Reconfigure(c, n);
+}
 void Resource::OpenForWrite(uint64_t c) { impl_->OpenForWrite(c); }
 void Resource::CloseWriter() { impl_->CloseWriter(); }
 void Resource::Submit(const AppRequest& r) { impl_->Submit(r); }

@@ -196,6 +196,11 @@ class Resource {
   void Verify(uint64_t cookie, NodeId peer, VolumeNr vnr);
   void Resize(uint64_t cookie, VolumeNr vnr, uint64_t new_bytes);  // 0: largest possible
   void SetOptions(uint64_t cookie, const Options& options);        // adjust
+  // A changed node set (adjust): peers no longer listed are disconnected and
+  // forgotten (their bitmap slots freed); new peers are added StandAlone
+  // (ConnectAll connects them); a peer whose diskless flag changed
+  // re-handshakes. This node's own id and diskless flag cannot change here.
+  void Reconfigure(uint64_t cookie, const std::vector<NodeConfig>& nodes);
 
   // --- frontends (auto-promote)
   // A writer opens the volume: promotes if needed (auto-promote). AdminDone

@@ -41,7 +41,7 @@ bool SimHarness::UpSkipSync(Time timeout) {
   auto all_connected = [&] {
     for (NodeId n : cluster.all()) {
       auto st = cluster.Status(n);
-      if (!st || st->connections.size() + 1 != static_cast<size_t>(cluster.size())) return false;
+      if (!st || st->connections.size() + 1 != cluster.all().size()) return false;
       for (const auto& c : st->connections) {
         if (c.conn != engine::ConnState::kConnected) return false;
       }

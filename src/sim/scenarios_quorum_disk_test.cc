@@ -1205,6 +1205,126 @@ TEST(QuorumDiskScenario, S39_ResizeGrowsAndSyncsNewArea) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// =====================================================================================
+// Membership changes: adjust with a new node set (Resource::Reconfigure)
+// =====================================================================================
+
+// The nodes of a cluster of `n`, without those in `out`.
+std::vector<engine::NodeConfig> NodesWithout(const SimHarness& h, std::vector<NodeId> out) {
+  std::vector<engine::NodeConfig> nodes;
+  for (int i = 0; i < h.cluster.size(); ++i) {
+    NodeId id = h.cluster.node(i);
+    if (std::find(out.begin(), out.end(), id) != out.end()) continue;
+    nodes.push_back({id, h.cluster.name(id), h.cluster.diskless(id)});
+  }
+  return nodes;
+}
+
+// The slot record `peer` has in `n`'s superblock as it is on disk now.
+engine::MdPeerSlot SlotOnDisk(SimHarness& h, NodeId n, NodeId peer) {
+  const Bytes& md = h.cluster.disk(n, kVol0)->Contents(DiskArea::kMeta);
+  auto sb = engine::DecodeSuperblock(md);
+  return sb.ok() ? sb->peers[peer.value()] : engine::MdPeerSlot{.bitmap_index = -99};
+}
+
+// LINSTOR's evacuation, as the engine sees it: alpha is Primary of alpha,
+// bravo and charlie (quorum on) and keeps writing while delta joins (every
+// member is adjusted to the four-node set; delta comes up and full-syncs
+// from the others) and charlie then leaves (adjusted out everywhere, then
+// taken down). No write fails, quorum holds throughout, charlie's bitmap slot
+// on alpha is freed, and alpha, bravo and delta end identical.
+TEST(QuorumDiskScenario, M1_ReplicaMovesToAJoiningNodeWhileThePrimaryWrites) {
+  ClusterOptions o = QuorumCluster(4, OnNoQuorum::kIoError);
+  o.trace_capacity = 20000;
+  o.adjust = [](engine::ResourceConfig* c) {
+    if (c->self == kDelta) return;
+    std::erase_if(c->nodes, [](const engine::NodeConfig& n) { return n.id == kDelta; });
+  };
+  SimHarness h(5101, o);
+  h.cluster.SetMember(kDelta, false);
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  for (uint64_t b = 0; b < 64; ++b) ASSERT_TRUE(h.Write(kAlpha, b * 13).ok()) << Dump(h);
+
+  // delta joins.
+  for (NodeId n : {kAlpha, kBravo, kCharlie}) {
+    AdminDone d = h.cluster.Reconfigure(n, NodesWithout(h, {}));
+    ASSERT_TRUE(d.ok()) << d.message << Dump(h);
+    EXPECT_EQ(Conn(h, n, kDelta), ConnState::kStandAlone) << "a new peer starts StandAlone";
+  }
+  h.cluster.SetMember(kDelta, true);
+  ASSERT_TRUE(h.cluster.Up(kDelta).ok()) << Dump(h);
+  for (NodeId n : {kAlpha, kBravo, kCharlie}) ASSERT_TRUE(h.cluster.ConnectAll(n).ok()) << Dump(h);
+  std::vector<PendingWrite> during;
+  ASSERT_TRUE(WaitFor(h, [&] {
+    if (during.size() < 200) during.push_back(SubmitWrite(h, kAlpha, (during.size() * 7) % 1000));
+    return Disk(h, kDelta) == DiskState::kUpToDate && BothConnected(h, kDelta, kAlpha) &&
+           BothConnected(h, kDelta, kBravo) && BothConnected(h, kDelta, kCharlie);
+  })) << "delta syncs and connects to every member" << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return std::all_of(during.begin(), during.end(), [](const PendingWrite& w) { return w.done(); });
+  })) << Dump(h);
+  for (const PendingWrite& w : during) EXPECT_EQ(w.status(), IoStatus::kOk) << Dump(h);
+  EXPECT_GT(PeerDev(h, kDelta, kAlpha).resync_total_bytes + PeerDev(h, kDelta, kBravo).resync_total_bytes +
+                PeerDev(h, kDelta, kCharlie).resync_total_bytes,
+            0u)
+      << "delta's data came by resync" << Dump(h);
+
+  // charlie leaves.
+  ASSERT_GE(SlotOnDisk(h, kAlpha, kCharlie).bitmap_index, 0) << Dump(h);
+  for (NodeId n : {kAlpha, kBravo, kDelta}) {
+    AdminDone d = h.cluster.Reconfigure(n, NodesWithout(h, {kCharlie}));
+    ASSERT_TRUE(d.ok()) << d.message << Dump(h);
+    EXPECT_FALSE(ConnTo(h, n, kCharlie).has_value())
+        << h.cluster.name(n) << " has forgotten charlie" << Dump(h);
+    EXPECT_TRUE(Quorum(h, n)) << h.cluster.name(n) << Dump(h);
+  }
+  EXPECT_TRUE(WaitFor(h, [&] { return SlotOnDisk(h, kAlpha, kCharlie) == engine::MdPeerSlot{}; }))
+      << "charlie's bitmap slot is free for the next node" << Dump(h);
+  AdminDone down = h.cluster.AdminSync(kCharlie, "down", [](Resource& r, uint64_t c) { r.Down(c); });
+  ASSERT_TRUE(down.ok()) << down.message << Dump(h);
+  h.cluster.SetMember(kCharlie, false);
+  for (uint64_t b = 0; b < 64; ++b) ASSERT_TRUE(h.Write(kAlpha, 500 + b).ok()) << Dump(h);
+  EXPECT_TRUE(Quorum(h, kAlpha)) << "two of the three members are enough" << Dump(h);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
+// A node set that leaves this node out, lists a node twice or changes this
+// node's own disk is refused, and nothing changes.
+TEST(QuorumDiskScenario, M2_BadNodeSetsAreRefusedAndChangeNothing) {
+  SimHarness h(5201, Cluster(3));
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  auto without_self = NodesWithout(h, {kAlpha});
+  auto twice = NodesWithout(h, {});
+  twice.push_back(twice.back());
+  auto self_diskless = NodesWithout(h, {});
+  self_diskless[0].diskless = true;
+  auto bad_id = NodesWithout(h, {});
+  bad_id.push_back({NodeId(static_cast<uint8_t>(kMaxNodes)), "far", false});
+  struct Case {
+    const char* what;
+    std::vector<engine::NodeConfig> nodes;
+    engine::SsCode code;
+  };
+  for (const Case& c : {Case{"without self", without_self, engine::SsCode::kInvalidArgument},
+                        Case{"a node twice", twice, engine::SsCode::kInvalidArgument},
+                        Case{"own disk", self_diskless, engine::SsCode::kNotSupported},
+                        Case{"id out of range", bad_id, engine::SsCode::kInvalidArgument}}) {
+    AdminDone d = h.cluster.Reconfigure(kAlpha, c.nodes);
+    EXPECT_EQ(d.code, c.code) << c.what << ": " << d.message;
+    EXPECT_FALSE(d.message.empty()) << c.what;
+    EXPECT_EQ(St(h, kAlpha).connections.size(), 2u) << c.what << Dump(h);
+    EXPECT_TRUE(BothConnected(h, kAlpha, kBravo) && BothConnected(h, kAlpha, kCharlie))
+        << c.what << Dump(h);
+    EXPECT_EQ(h.cluster.config(kAlpha).nodes.size(), 3u) << c.what;
+  }
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // §11.2 row 43 — LINBIT test `consistent-snapshots`: with many writes in
 // flight on the Primary, once they completed and a flush on the Primary
 // completed, the backing devices of all diskful nodes are byte-identical,

@@ -60,7 +60,8 @@ const SimCluster* SimCluster::Current() { return g_current; }
 
 std::vector<NodeId> SimCluster::all() const {
   std::vector<NodeId> out;
-  for (int i = 0; i < size(); ++i) out.push_back(node(i));
+  for (int i = 0; i < size(); ++i)
+    if (nodes_[i].member) out.push_back(node(i));
   return out;
 }
 
@@ -358,6 +359,13 @@ AdminDone SimCluster::ConnectAll(NodeId n) {
   return AdminSync(n, "connect-all", [](Resource& r, uint64_t c) { r.ConnectAll(c); });
 }
 
+AdminDone SimCluster::Reconfigure(NodeId n, std::vector<engine::NodeConfig> nodes) {
+  AdminDone d = AdminSync(n, "reconfigure",
+                          [nodes](Resource& r, uint64_t c) { r.Reconfigure(c, nodes); });
+  if (d.ok()) N(n).config.nodes = std::move(nodes);
+  return d;
+}
+
 AdminDone SimCluster::Disconnect(NodeId n, NodeId peer) {
   return AdminSync(n, "disconnect " + name(peer),
                    [peer](Resource& r, uint64_t c) { r.Disconnect(c, peer); });
@@ -420,6 +428,10 @@ AdminDone SimCluster::Up(NodeId n, Time timeout) {
 bool SimCluster::UpAll(Time timeout) {
   auto results = std::make_shared<std::vector<std::optional<AdminDone>>>(size());
   for (int i = 0; i < size(); ++i) {
+    if (!nodes_[i].member) {
+      (*results)[i] = AdminDone{0, engine::SsCode::kNothingToDo, "not a member"};
+      continue;
+    }
     StartUp(node(i), [results, i](const AdminDone& d) { (*results)[i] = d; });
   }
   bool all = RunUntil(
@@ -586,6 +598,7 @@ bool SimCluster::Healthy(std::string* why) const {
   };
   if (network_->has_faults()) return no("network faults armed");
   for (const Node& node : nodes_) {
+    if (!node.member) continue;
     if (!node.res) return no(node.name + " is down");
     for (const auto& d : node.disks) {
       if (d->has_faults()) return no(node.name + " has disk faults armed");
@@ -601,7 +614,7 @@ bool SimCluster::Healthy(std::string* why) const {
       }
     }
     for (const Node& other : nodes_) {
-      if (other.id == node.id) continue;
+      if (other.id == node.id || !other.member) continue;
       auto c =
           std::find_if(st.connections.begin(), st.connections.end(),
                        [&](const engine::ConnectionStatus& cs) { return cs.peer == other.id; });

@@ -84,7 +84,13 @@ class SimCluster : private NetEndpoint {
   const ClusterOptions& options() const { return options_; }
   int size() const { return static_cast<int>(nodes_.size()); }
   NodeId node(int i) const { return NodeId(static_cast<uint8_t>(i)); }
+  // The member nodes (every node unless SetMember took one out).
   std::vector<NodeId> all() const;
+  // Whether a node belongs to the resource: the health check and the final
+  // checkers look only at members. Tests of membership changes (Reconfigure)
+  // take a node out before it joins and after it left.
+  void SetMember(NodeId n, bool member) { N(n).member = member; }
+  bool member(NodeId n) const { return N(n).member; }
   const std::string& name(NodeId n) const { return N(n).name; }
   bool diskless(NodeId n) const { return N(n).diskless; }
   bool running(NodeId n) const { return N(n).res != nullptr; }
@@ -102,7 +108,7 @@ class SimCluster : private NetEndpoint {
   // connect to all peers. `done` gets the first failure, or the connect result.
   void StartUp(NodeId n, AdminCallback done);
   engine::AdminDone Up(NodeId n, Time timeout = 60 * kSec);
-  // Up on every node at once, then runs until all are done.
+  // Up on every member node at once, then runs until all are done.
   bool UpAll(Time timeout = 60 * kSec);
   // The process dies: the Resource is destroyed, its disks crash, its
   // connections break; its pending app requests report lost, its pending admin
@@ -127,6 +133,8 @@ class SimCluster : private NetEndpoint {
   engine::AdminDone Connect(NodeId n, NodeId peer, bool discard_my_data = false);
   engine::AdminDone ConnectAll(NodeId n);
   engine::AdminDone Disconnect(NodeId n, NodeId peer);
+  // adjust with a changed node set; on success a restart uses the new set.
+  engine::AdminDone Reconfigure(NodeId n, std::vector<engine::NodeConfig> nodes);
   engine::AdminDone NewCurrentUuid(NodeId n, VolumeNr vnr, bool clear_bitmap);
   engine::AdminDone OpenForWrite(NodeId n);
   void CloseWriter(NodeId n);
@@ -184,6 +192,7 @@ class SimCluster : private NetEndpoint {
     NodeId id;
     std::string name;
     bool diskless = false;
+    bool member = true;
     engine::ResourceConfig config;
     std::unique_ptr<SimEnv> env;
     std::unique_ptr<engine::Resource> res;        // null while down

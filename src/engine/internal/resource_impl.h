@@ -272,6 +272,8 @@ class ResourceImpl {
   void Verify(uint64_t cookie, NodeId peer, VolumeNr vnr);
   void Resize(uint64_t cookie, VolumeNr vnr, uint64_t new_bytes);
   void SetOptions(uint64_t cookie, const Options& options);
+  void Reconfigure(uint64_t cookie, const std::vector<NodeConfig>& nodes);
+  void ForgetPeer(int p);
   void OpenForWrite(uint64_t cookie);
   void CloseWriter();
   void Submit(const AppRequest& req);
