@@ -227,6 +227,7 @@ int RunTandemadm(int argc, char** argv) {
 
   std::string res;
   int volume = -1;
+  int max_peers = 0;
   std::string peer;
   bool force = false, discard = false, clear_bitmap = false, now = false;
   double timeout = 60;
@@ -242,6 +243,10 @@ int RunTandemadm(int argc, char** argv) {
   auto* create_md = with_res(app.add_subcommand("create-md", "initialize the metadata"));
   create_md->add_flag("--force", force, "overwrite valid metadata");
   create_md->add_option("--volume", volume, "only this volume");
+  create_md->add_option("--max-peers", max_peers,
+                        "bitmap slots for peers (default: the other diskful nodes); spare "
+                        "slots let nodes join later")
+      ->check(CLI::Range(1, kMaxNodes - 1));
   with_res(app.add_subcommand("up", "attach and connect"));
   with_res(app.add_subcommand("down", "disconnect, detach and forget"));
   with_res(app.add_subcommand("adjust", "apply the changed .res file"));
@@ -332,7 +337,8 @@ int RunTandemadm(int argc, char** argv) {
     for (const tandemd::VolumeSpec& v : spec->volumes) {
       if (volume >= 0 && v.vnr != volume) continue;
       if (!v.has_disk()) continue;
-      Result<std::string> r = tandemd::CreateMetadataOn(*spec, v.vnr, force);
+      Result<std::string> r =
+          tandemd::CreateMetadataOn(*spec, v.vnr, force, static_cast<uint32_t>(max_peers));
       if (!r.ok()) {
         rc = Fail(r.error().message);
         continue;

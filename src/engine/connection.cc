@@ -449,15 +449,19 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     SetPeerDisk(p, vol, peer.disk);
     return;
   }
-  bool fresh_slot = false;
-  if (SlotOf(v, p) < 0 && !(fresh_slot = EnsureSlot(vol, p) >= 0)) {
-    EmitEvent(Fmt("no free bitmap slot name:%s peer-node-id:%d volume:%u: no resync possible "
-                  "(create the metadata with more peer slots)",
-                  cfg_.name.c_str(), p, v.vnr.value()));
-  }
   if ((v.sb.current_uuid & ~kUuidPrimaryBit) != (self.current & ~kUuidPrimaryBit)) {
     EmitEvent("generation changed during the handshake: retrying");
     DropConn(p, ConnState::kNetworkFailure);
+    return;
+  }
+  bool fresh_slot = false;
+  if (SlotOf(v, p) < 0 && !(fresh_slot = EnsureSlot(vol, p) >= 0)) {
+    // Without a bitmap slot nothing that differs could ever be tracked or
+    // resynced: refuse the peer rather than claim it is in sync.
+    EmitEvent(Fmt("no free bitmap slot name:%s peer-node-id:%d volume:%u: refusing the "
+                  "connection (create the metadata with more peer slots: create-md --max-peers)",
+                  cfg_.name.c_str(), p, v.vnr.value()));
+    GoStandAlone(p);
     return;
   }
   HandshakeDecision dec = DecideSync(self, peer, Policy(), self_ < p);

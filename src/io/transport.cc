@@ -178,6 +178,26 @@ bool Transport::IsUp(uint8_t peer) const {
   return it != links_.end() && it->second->up;
 }
 
+void Transport::SetPeer(const TransportPeer& p) {
+  if (p.id == options_.self || stopped_) return;
+  Link* link = FindLink(p.id);
+  if (!link) {
+    auto fresh = std::make_unique<Link>(ctx_);
+    fresh->peer = p.id;
+    fresh->address = p.address;
+    fresh->dialer = options_.self < p.id;
+    fresh->backoff = options_.min_backoff;
+    links_[p.id] = std::move(fresh);
+    options_.peers.push_back(p);
+    return;
+  }
+  if (link->address == p.address) return;
+  link->address = p.address;
+  for (TransportPeer& q : options_.peers)
+    if (q.id == p.id) q.address = p.address;
+  Fail(p.id, link->gen, "the peer's address changed");
+}
+
 void Transport::SetWant(uint8_t peer, bool want) {
   Link* link = FindLink(peer);
   if (!link || stopped_) return;

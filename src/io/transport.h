@@ -84,6 +84,10 @@ class Transport {
   // Closes every socket; no handler call happens after Stop returns.
   void Stop();
 
+  // Adds a peer (adjust with a new node set) or changes its address; a changed
+  // address closes the current connection. A peer that left the resource stays
+  // known with want false, so its connections are refused.
+  void SetPeer(const TransportPeer& peer);
   void SetWant(uint8_t peer, bool want);
   // Closes the current connection now (OnDown follows); reconnects if wanted.
   void Drop(uint8_t peer);

@@ -221,14 +221,15 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
   Result<json::object> adj = Call(admin_socket_, req);
   if (adj.ok()) return {};
   if (adj.error().message.find("needs down and up") == std::string::npos) return adj.error();
-  // The node set changed (a replica was added or removed elsewhere): a
-  // Secondary goes down and up again; a Primary keeps running until it is not.
+  // Peers joining or leaving are applied online by adjust. What tandemd cannot
+  // change online (this node's own address or disk, the volumes): a Secondary
+  // goes down and up again; a Primary keeps running until it is not.
   Result<json::object> st = Call(admin_socket_, json::object{{"cmd", "status"}, {"resource", r.name}});
   if (st.ok()) {
     const json::array& arr = st->at("resources").as_array();
     if (!arr.empty() && arr[0].as_object().at("role").as_string() == "Primary") {
-      return Error{Errc::kBusy, r.name + " is Primary here; its new peers are connected when it "
-                                         "is Secondary again"};
+      return Error{Errc::kBusy, r.name + " is Primary here; " + adj.error().message +
+                                    " (applied when it is Secondary again)"};
     }
   }
   TANDEM_TRY(Call(admin_socket_, json::object{{"cmd", "down"}, {"resource", r.name}}));

@@ -488,9 +488,14 @@ void ResourceHost::Down(AdminCallback done) {
 }
 
 void ResourceHost::Adjust(const ResourceSpec& s, AdminCallback done) {
-  if (s.nodes != spec_.nodes || s.node_id != spec_.node_id) {
+  const NodeSpec* me = s.self();
+  if (s.node_id != spec_.node_id || !me) {
     return done(Done(SsCode::kNotSupported,
-                     "the node set of " + spec_.name + " changed: this needs down and up"));
+                     "this node's id in " + spec_.name + " changed: this needs down and up"));
+  }
+  if (me->address != spec_.self()->address || me->diskless != spec_.self()->diskless) {
+    return done(Done(SsCode::kNotSupported, "this node's address or disk in " + spec_.name +
+                                                " changed: this needs down and up"));
   }
   if (s.volumes != spec_.volumes) {
     return done(Done(SsCode::kNotSupported,
@@ -499,6 +504,26 @@ void ResourceHost::Adjust(const ResourceSpec& s, AdminCallback done) {
   if (s.shared_secret != spec_.shared_secret) {
     return done(Done(SsCode::kNotSupported, "the shared secret changed: this needs down and up"));
   }
+  if (s.nodes == spec_.nodes) return AdjustOptions(s, std::move(done));
+  // A changed node set: peers join and leave without disturbing I/O.
+  std::vector<io::TransportPeer> peers;
+  for (const NodeSpec& n : s.nodes) {
+    if (n.id == s.node_id) continue;
+    Result<asio::ip::tcp::endpoint> a = io::ParseEndpoint(n.address);
+    if (!a.ok()) return done(Done(SsCode::kInvalidArgument, "node " + n.name + ": " + a.error().message));
+    peers.push_back({n.id, *a});
+  }
+  std::vector<engine::NodeConfig> nodes = s.ToEngineConfig().nodes;
+  Admin([nodes](engine::Resource& r, uint64_t c) { r.Reconfigure(c, nodes); },
+        [this, s, peers, done](const AdminDone& d) {
+          if (!d.ok()) return done(d);
+          for (const io::TransportPeer& p : peers) transport_->SetPeer(p);
+          spec_.nodes = s.nodes;
+          AdjustOptions(s, done);
+        });
+}
+
+void ResourceHost::AdjustOptions(const ResourceSpec& s, AdminCallback done) {
   engine::Options opts = s.options;
   spec_.options = opts;
   Admin([opts](engine::Resource& r, uint64_t c) { r.SetOptions(c, opts); },

@@ -89,7 +89,10 @@ class ResourceHost : public io::Transport::Handler {
   void Detach(int vnr, AdminCallback done);
   // Runs one engine admin command with a fresh cookie.
   void Admin(std::function<void(engine::Resource&, uint64_t)> call, AdminCallback done);
-  // adjust: apply a changed spec. Refuses node-set and disk-path changes.
+  // adjust: apply a changed spec: options, peers joining or leaving (the
+  // engine's Reconfigure), detached volumes attached, StandAlone peers
+  // connected. Refuses changes of this node's id, address or disk, of the
+  // volumes and of the shared secret (those need down and up).
   void Adjust(const ResourceSpec& spec, AdminCallback done);
 
   engine::ResourceStatus Status() const { return res_->GetStatus(); }
@@ -111,6 +114,8 @@ class ResourceHost : public io::Transport::Handler {
   void OnMessage(uint8_t peer, engine::Message msg) override;
 
  private:
+  // The options step of Adjust, and the attach and connect that end it.
+  void AdjustOptions(const ResourceSpec& spec, AdminCallback done);
   class VolumeExport;
   struct Volume {
     uint16_t vnr = 0;

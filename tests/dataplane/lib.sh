@@ -31,10 +31,12 @@ adm() {
   "$TANDEMADM" --root "$(root_of "$n")" --node "$(node_name "$n")" "$@"
 }
 
-# write_res N [extra lines inside the resource]: an r0 for nodes 0..N-1;
-# NET_OPTS adds options to its net section.
+# write_res N [extra lines inside the resource]: an r0 for nodes 0..N-1, or
+# for the nodes listed in RES_NODES ("0 2": a changed node set), written to
+# the config of every node 0..N-1; NET_OPTS adds options to its net section.
 write_res() {
   local count=$1 extra=${2:-} i
+  local members=${RES_NODES:-$(seq -s ' ' 0 $((count - 1)))}
   NODES=$count
   for ((i = 0; i < count; i++)); do
     mkdir -p "$(root_of "$i")/etc/tandem/resources.d"
@@ -50,7 +52,7 @@ write_res() {
       echo "  net { protocol C; shared-secret \"tandem-test\"; cram-hmac-alg sha256; ${NET_OPTS:-} }"
       echo "  $extra"
       local j
-      for ((j = 0; j < count; j++)); do
+      for j in $members; do
         echo "  on $(node_name "$j") {"
         echo "    node-id $j;"
         echo "    address $(node_ip "$j"):$PORT;"
@@ -78,11 +80,12 @@ start_node() {
   fail "tandemd on node $n did not start"
 }
 
-# up_nodes N: create-md, start and up r0 on nodes 0..N-1, wait until connected.
+# up_nodes N: create-md (with CREATE_MD_ARGS), start and up r0 on nodes 0..N-1, wait until
+# connected.
 up_nodes() {
   local count=$1 n
   for ((n = 0; n < count; n++)); do
-    adm $n create-md r0
+    adm $n create-md r0 ${CREATE_MD_ARGS:-}
     start_node $n
     adm $n up r0
   done
