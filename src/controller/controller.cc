@@ -1,5 +1,6 @@
 #include "controller/controller.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -107,7 +108,45 @@ void Controller::PushDesired() {
 void Controller::Tick() {
   TakeCapacities();
   CheckAutoEvict();
+  CheckEvacuations();
   PushDesired();
+}
+
+std::vector<std::pair<std::string, std::string>> EvacuationsDone(const Cluster& cluster,
+                                                                 const ObservedMap& observed) {
+  auto report = [&](const std::string& node,
+                    const std::string& rd) -> const satproto::ResourceState* {
+    auto o = observed.find(node);
+    if (o == observed.end() || !o->second->live()) return nullptr;
+    auto r = o->second->resources.find(rd);
+    return r == o->second->resources.end() ? nullptr : &r->second;
+  };
+  std::vector<std::pair<std::string, std::string>> done;
+  for (const auto& [key, leaving] : cluster.resources.rows()) {
+    if (!HasFlag(leaving.flags, kFlagEvacuateRsc)) continue;
+    if (const satproto::ResourceState* own = report(leaving.node_name, leaving.rd_name)) {
+      if (own->in_use) continue;
+    }
+    int replacements = 0;
+    bool ready = true;
+    for (const Resource* r : cluster.ResourcesOf(leaving.rd_name)) {
+      if (r->diskless() || HasFlag(r->flags, kFlagEvacuateRsc)) continue;
+      ++replacements;
+      const satproto::ResourceState* st = report(r->node_name, r->rd_name);
+      ready = ready && st && !st->volumes.empty() &&
+              std::all_of(st->volumes.begin(), st->volumes.end(),
+                          [](const satproto::VolumeState& v) { return v.disk_state == "UpToDate"; });
+    }
+    if (ready && replacements > 0) done.emplace_back(leaving.rd_name, leaving.node_name);
+  }
+  return done;
+}
+
+void Controller::CheckEvacuations() {
+  for (const auto& [rd, node] : EvacuationsDone(cluster_, hub_->Observed())) {
+    rc::ApiCallRcList rcs = service_->FinishEvacuation(rd, node);
+    for (const rc::ApiCallRc& r : rcs) Logf(LogLevel::kInfo, "evacuation: {}", r.message);
+  }
 }
 
 namespace {

@@ -28,6 +28,13 @@ struct ControllerOptions {
 
 std::string DatabasePath(const std::string& root);
 
+// The EVACUATE-flagged resources (rd, node) whose removal is due: every other
+// diskful replica of the resource definition (at least one) is on a live
+// satellite that reports each of its volumes UpToDate, and the leaving
+// replica is not in use (when its own satellite is live to say so).
+std::vector<std::pair<std::string, std::string>> EvacuationsDone(const Cluster& cluster,
+                                                                 const ObservedMap& observed);
+
 class Controller {
  public:
   explicit Controller(ControllerOptions options) : options_(std::move(options)) {}
@@ -47,6 +54,8 @@ class Controller {
   // Auto-Evict (user guide): evicts nodes offline for longer than
   // DrbdOptions/AutoEvictAfterTime minutes.
   void CheckAutoEvict();
+  // Deletes evacuated replicas whose replacement is UpToDate (EvacuationsDone).
+  void CheckEvacuations();
 
   ControllerOptions options_;
   std::unique_ptr<Store> store_;

@@ -49,6 +49,9 @@ inline constexpr const char kFlagDiskless[] = "DISKLESS";
 inline constexpr const char kFlagDrbdDiskless[] = "DRBD_DISKLESS";
 inline constexpr const char kFlagTieBreaker[] = "TIE_BREAKER";
 inline constexpr const char kFlagInactive[] = "INACTIVE";
+// On a resource: it is leaving its node (node evacuate) and is deleted once
+// its replacement is UpToDate. On a node: no new resources go there.
+inline constexpr const char kFlagEvacuateRsc[] = "EVACUATE";
 
 // Node flags.
 inline constexpr const char kFlagEvacuate[] = "EVACUATE";

@@ -367,6 +367,8 @@ class Service::Op {
       hosting.insert(NameKey(r->node_name));
       if (r->tiebreaker()) {
         tiebreakers.push_back(*r);
+      } else if (HasFlag(r->flags, kFlagEvacuateRsc)) {
+        // Leaving: its replacement is counted instead.
       } else if (r->diskless()) {
         ++diskless_user;
       } else {
@@ -678,7 +680,7 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
     for (const Resource* r : cluster_->ResourcesOnNode(display)) on_node.push_back(*r);
     // New diskful replicas first, each where the group's filter allows.
     for (const Resource& old : on_node) {
-      if (old.diskless()) continue;
+      if (old.diskless() || HasFlag(old.flags, kFlagEvacuateRsc)) continue;
       const ResourceDefinition* rd_ptr = cluster_->FindRd(old.rd_name);
       if (!rd_ptr) continue;
       const ResourceDefinition rd = *rd_ptr;
@@ -724,21 +726,53 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
         if (!op.CreateResource(rd, req)) return false;
       }
     }
-    // Then every resource of the node goes (diskless ones too; a tiebreaker
-    // is re-created elsewhere by the quorum logic if still needed).
+    // Then the node's resources go. An evacuated diskful replica stays,
+    // flagged, until its replacement is UpToDate (FinishEvacuation); an
+    // evicted node is gone, so everything of it goes now. A tiebreaker is
+    // re-created elsewhere by the quorum logic if still needed.
     std::set<std::string> affected;
     for (const Resource& r : on_node) {
-      op.RemoveResource(r.rd_name, display);
-      op.Ok(kDeleted,
-            "Resource " + Q(r.rd_name) + " on " + (evict ? "evicted" : "evacuated") + " node " +
-                Q(display) + " deleted.",
-            kMaskRsc);
+      if (!evict && !r.diskless()) {
+        if (HasFlag(r.flags, kFlagEvacuateRsc)) continue;
+        Resource leaving = r;
+        SetFlag(&leaving.flags, kFlagEvacuateRsc, true);
+        op.PutResource(leaving);
+        op.Ok(kModified,
+              "Resource " + Q(r.rd_name) + " on evacuated node " + Q(display) +
+                  " is kept until its new replica is UpToDate.",
+              kMaskRsc);
+      } else {
+        op.RemoveResource(r.rd_name, display);
+        op.Ok(kDeleted,
+              "Resource " + Q(r.rd_name) + " on " + (evict ? "evicted" : "evacuated") +
+                  " node " + Q(display) + " deleted.",
+              kMaskRsc);
+      }
       affected.insert(r.rd_name);
     }
     for (const auto& rd : affected) op.ReconcileQuorum(rd, {NodeKey(display)});
     return true;
   };
   run();
+  return op.Finish();
+}
+
+ApiCallRcList Service::FinishEvacuation(const std::string& rd, const std::string& node) {
+  Op op(this, kMaskDel, kMaskRsc);
+  op.Ref("RscDfn", rd);
+  op.Ref("Node", node);
+  const Resource* r = cluster_->FindResource(rd, node);
+  if (!r || !HasFlag(r->flags, kFlagEvacuateRsc)) {
+    op.Ok(kModified, "Resource " + Q(rd) + " on node " + Q(node) + " is not evacuating.");
+    return op.Finish();
+  }
+  std::string display = r->node_name;
+  op.RemoveResource(rd, display);
+  op.Ok(kDeleted,
+        "Resource " + Q(rd) + " on evacuated node " + Q(display) +
+            " deleted: its new replica is UpToDate.",
+        kMaskRsc);
+  op.ReconcileQuorum(rd, {NodeKey(display)});
   return op.Finish();
 }
 

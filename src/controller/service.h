@@ -118,8 +118,10 @@ class Service {
   ApiCallRcList DeleteNode(const std::string& name);
   // Marks the node EVACUATE (no autoplacement onto it) and moves its diskful
   // resources to other nodes that satisfy their group's filter: the new
-  // replicas are created first, then every resource of the node is deleted.
-  // If any diskful resource finds no target, nothing changes.
+  // replicas are created, and each old one is flagged EVACUATE and stays (the
+  // data keeps its redundancy) until FinishEvacuation deletes it; diskless
+  // resources of the node are deleted at once. If any diskful resource finds
+  // no target, nothing changes.
   // `targets` limits the new nodes to these; `do_not_target` excludes nodes
   // (NodeEvacuate, REST 1.27).
   ApiCallRcList EvacuateNode(const std::string& name, const std::vector<std::string>& targets = {},
@@ -128,7 +130,12 @@ class Service {
   // diskful replicas like an evacuation, except that a resource finding no
   // target is left degraded (a warning) instead of refusing the whole call.
   ApiCallRcList EvictNode(const std::string& name);
-  // Clears EVACUATE or EVICTED; resources already moved stay where they are.
+  // The controller's tick saw the replacement of `rd`'s replica on `node`
+  // UpToDate (and the old replica unused): deletes the EVACUATE-flagged
+  // resource. Nothing happens when it is no longer flagged.
+  ApiCallRcList FinishEvacuation(const std::string& rd, const std::string& node);
+  // Clears EVACUATE or EVICTED; resources already moved stay where they are,
+  // and evacuations in progress go on.
   ApiCallRcList RestoreNode(const std::string& name);
   // The node is gone for good: removes it, its pools and all its resources.
   ApiCallRcList LostNode(const std::string& name);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "controller/controller.h"
 #include "controller/test_fixture.h"
 
 namespace tandem::controller {
@@ -38,6 +39,14 @@ class ServiceTest : public testing::ControllerTest {
   }
   uint64_t FirstCode(const rc::ApiCallRcList& list) {
     return list.empty() ? 0 : list.front().code();
+  }
+  // What the controller's tick does once the replacements are UpToDate.
+  void FinishEvacuations() {
+    std::vector<std::pair<std::string, std::string>> leaving;
+    for (const auto& [k, r] : cluster_->resources.rows()) {
+      if (HasFlag(r.flags, kFlagEvacuateRsc)) leaving.emplace_back(r.rd_name, r.node_name);
+    }
+    for (const auto& [rd, node] : leaving) ExpectOk(service_->FinishEvacuation(rd, node));
   }
   SpawnRequest SpawnOf(const std::string& rd, int64_t kib) {
     SpawnRequest s;
@@ -475,21 +484,37 @@ TEST_F(ServiceTest, EvacuateMovesDiskfulReplicasAndExcludesTheNode) {
   auto r = service_->EvacuateNode("A");
   ExpectOk(r);
   EXPECT_TRUE(HasFlag(cluster_->FindNode("a")->flags, kFlagEvacuate));
-  EXPECT_TRUE(cluster_->ResourcesOnNode("a").empty());
+  // The old replica stays, flagged, until the new one is UpToDate: the data
+  // keeps two copies while it syncs.
+  const Resource* leaving = cluster_->FindResource("r1", "a");
+  ASSERT_NE(leaving, nullptr) << Describe(r);
+  EXPECT_TRUE(HasFlag(leaving->flags, kFlagEvacuateRsc));
   auto diskful = ResourceNodes("r1", false);
-  ASSERT_EQ(diskful.size(), 2u) << Describe(r);
-  EXPECT_EQ(std::count(diskful.begin(), diskful.end(), "a"), 0);
+  ASSERT_EQ(diskful.size(), 3u) << Describe(r);
   EXPECT_EQ(std::count(diskful.begin(), diskful.end(), "b"), 1);
-  // The new replica was created before the old one was deleted.
-  size_t created = r.size(), deleted = r.size();
-  for (size_t i = 0; i < r.size(); ++i) {
-    if (r[i].message.find("New resource 'r1'") != std::string::npos) created = std::min(created, i);
-    if (r[i].message.find("on evacuated node 'a' deleted") != std::string::npos) deleted = i;
-  }
-  EXPECT_LT(created, deleted) << Describe(r);
+  bool kept = false;
+  for (const auto& c : r) kept = kept || c.message.find("is kept until its new replica") != std::string::npos;
+  EXPECT_TRUE(kept) << Describe(r);
+  // The leaving replica does not count for quorum: the tiebreaker stays.
+  EXPECT_EQ(ResourceNodes("r1").size(), 4u) << Describe(r);
+  EXPECT_EQ(cluster_->FindRd("r1")->props.at(prop::kQuorum), "majority");
+  // Evacuating again does not move it twice.
+  ExpectOk(service_->EvacuateNode("a"));
+  EXPECT_EQ(ResourceNodes("r1", false).size(), 3u);
+
+  auto f = service_->FinishEvacuation("r1", "A");
+  ExpectOk(f);
+  EXPECT_THAT(Describe(f), HasSubstr("deleted: its new replica is UpToDate"));
+  EXPECT_TRUE(cluster_->ResourcesOnNode("a").empty());
+  diskful = ResourceNodes("r1", false);
+  ASSERT_EQ(diskful.size(), 2u);
+  EXPECT_EQ(std::count(diskful.begin(), diskful.end(), "a"), 0);
   // Quorum still holds: 2 diskful + a tiebreaker, not on the evacuated node.
   EXPECT_EQ(ResourceNodes("r1").size(), 3u);
   EXPECT_EQ(cluster_->FindRd("r1")->props.at(prop::kQuorum), "majority");
+  std::string before = Snapshot();
+  ExpectOk(service_->FinishEvacuation("r1", "a"));  // no longer evacuating: nothing
+  EXPECT_EQ(Snapshot(), before);
   // Autoplacement does not use the node.
   AddRd("r2");
   AutoplaceRequest ap;
@@ -545,6 +570,7 @@ TEST_F(ServiceTest, EvacuateRespectsTheGroupFilter) {
   EXPECT_EQ(Snapshot(), before);
   // a's replacement may be in z1 again (the leaving replica does not count): b.
   ExpectOk(service_->EvacuateNode("a"));
+  FinishEvacuations();
   EXPECT_THAT(ResourceNodes("vol", false), ElementsAre("b", "c"));
 }
 
@@ -563,9 +589,11 @@ TEST_F(ServiceTest, EvacuateHonoursTargetAndDoNotTarget) {
             rc::kFailNotEnoughNodes);
   EXPECT_EQ(Snapshot(), before);
   ExpectOk(service_->EvacuateNode("a", {}, {"c", "d"}));
+  FinishEvacuations();
   EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("b", "e"));
   ExpectOk(service_->RestoreNode("a"));
   ExpectOk(service_->EvacuateNode("b", {"d"}));
+  FinishEvacuations();
   EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("d", "e"));
 }
 
@@ -583,6 +611,52 @@ TEST_F(ServiceTest, RestoreClearsEvacuate) {
   ap.select_filter.place_count = 3;
   ExpectOk(service_->Autoplace("r1", ap));
   EXPECT_EQ(ResourceNodes("r1").size(), 3u);
+}
+
+// The tick's decision: an evacuated replica goes when every other diskful
+// replica reports all volumes UpToDate from a live satellite, and not while
+// it is in use.
+TEST_F(ServiceTest, EvacuationsAreDoneWhenTheReplacementsAreUpToDate) {
+  for (const char* n : {"a", "b", "c", "d"}) {
+    AddNode(n);
+    AddPool(n, "pool", 1000000);
+  }
+  AddRd("r1");
+  Place("r1", "a");
+  Place("r1", "b");
+  ExpectOk(service_->EvacuateNode("a"));
+  std::string target;
+  for (const std::string& n : ResourceNodes("r1", false))
+    if (n != "a" && n != "b") target = n;
+  ASSERT_FALSE(target.empty());
+  auto node_with = [](const std::string& disk, bool in_use, bool live = true) {
+    auto o = std::make_shared<ObservedNode>();
+    o->status = live ? kOnline : kOffline;
+    satproto::ResourceState st;
+    st.name = "r1";
+    st.in_use = in_use;
+    satproto::VolumeState v;
+    v.disk_state = disk;
+    st.volumes.push_back(v);
+    o->resources["r1"] = st;
+    return std::shared_ptr<const ObservedNode>(o);
+  };
+  ObservedMap obs;
+  obs["a"] = node_with("UpToDate", false);
+  obs["b"] = node_with("UpToDate", false);
+  obs[target] = node_with("Inconsistent", false);
+  EXPECT_TRUE(EvacuationsDone(*cluster_, obs).empty()) << "the new replica is still syncing";
+  obs[target] = node_with("UpToDate", false, /*live=*/false);
+  EXPECT_TRUE(EvacuationsDone(*cluster_, obs).empty()) << "its satellite is not connected";
+  obs[target] = node_with("UpToDate", false);
+  obs["a"] = node_with("UpToDate", true);
+  EXPECT_TRUE(EvacuationsDone(*cluster_, obs).empty()) << "the leaving replica is in use";
+  obs["a"] = node_with("UpToDate", false);
+  auto done = EvacuationsDone(*cluster_, obs);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0], std::make_pair(std::string("r1"), std::string("a")));
+  obs.erase("a");  // the leaving node died: it need not be asked
+  EXPECT_EQ(EvacuationsDone(*cluster_, obs).size(), 1u);
 }
 
 TEST_F(ServiceTest, LostNodeRemovesItsResourcesAndReevaluatesQuorum) {

@@ -365,7 +365,10 @@ TEST_F(ControllerIntegrationTest, NodeEvacuateRestoreLost) {
   EXPECT_THAT(Placement("res1"), ::testing::ElementsAre("alpha", "bravo", "charlie(tb)"));
 
   TandemOk({"n", "evacuate", "alpha"});
-  EXPECT_THAT(Placement("res1"), ::testing::ElementsAre("bravo", "charlie", "delta(tb)"));
+  // No satellite reports the new replica UpToDate here, so the leaving one
+  // stays (flagged EVACUATE) beside it; the tiebreaker moved off charlie.
+  EXPECT_THAT(Placement("res1"), ::testing::ElementsAre("alpha", "bravo", "charlie", "delta(tb)"));
+  EXPECT_THAT(Get("/v1/resource-definitions/res1/resources/alpha"), HasSubstr("EVACUATE"));
   json::value alpha = json::parse(Get("/v1/nodes/alpha"));
   EXPECT_THAT(json::serialize(alpha.at("flags")), HasSubstr("EVACUATE"));
   auto list = Tandem({"n", "l"});

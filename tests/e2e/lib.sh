@@ -160,7 +160,7 @@ dump_state() {
 
 cleanup() {
   local n
-  for n in 1 2 3; do stop_node $n KILL; done
+  for ((n = 1; n <= NODES; n++)); do stop_node $n KILL; done
   stop_pidfile "$SCRATCH/ctl/controller.pid" KILL
   if [ "${KEEP_SCRATCH:-0}" = 1 ]; then
     echo "scratch kept in $SCRATCH" >&2

@@ -3,6 +3,7 @@
 #   comes back ONLINE with the same state;
 # - `r create --auto-place +1` adds a third replica that syncs to UpToDate;
 # - `node evacuate` moves a node's replicas away and the node shows EVACUATE;
+#   the leaving replica stays (flagged EVACUATE) until the new one is UpToDate;
 #   `node restore` clears it.
 source "$(dirname "$0")/lib.sh"
 : "${BLOCKCHECK:?}"
@@ -48,6 +49,10 @@ wait_for "$B Unused" 10 in_use_is vol2 "$B" false
 tandem node evacuate "$A" >/dev/null
 tandem -m node list | jq -e --arg n "$A" '.[0][] | select(.name==$n) | .flags | index("EVACUATE")' >/dev/null \
   || fail "$A is not marked EVACUATE"
+# The leaving replica stays until its replacement is UpToDate.
+tandem -m resource list | jq -e --arg n "$A" \
+  '.[0][] | select(.name=="vol2" and .node_name==$n) | .flags | index("EVACUATE")' >/dev/null \
+  || fail "vol2 on $A was not kept, flagged EVACUATE, while its replacement syncs"
 wait_for "vol2 off $A" 30 test ! -e "$(root_of "${A#node}")/etc/tandem/resources.d/vol2.res"
 wait_for "vol2 UpToDate on $B and $C" 60 nodes_in_state_are vol2 UpToDate "$(sorted "$B" "$C")"
 [ ! -e "$(pool_dir "${A#node}")/vol2_00000.img" ] || fail "vol2's backing file is left on $A"
