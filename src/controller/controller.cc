@@ -208,6 +208,22 @@ void Controller::CheckAutoEvict() {
     rc::ApiCallRcList rcs = service_->EvictNode(name);
     for (const rc::ApiCallRc& r : rcs) Logf(LogLevel::kInfo, "auto-evict: {}", r.message);
   }
+  // An evicted node keeps the resources no other node could take; try again
+  // now and then, a new node or pool may allow it now (user guide).
+  if (now < next_evict_retry_) return;
+  next_evict_retry_ = now + std::chrono::seconds(30);
+  for (const auto& [key, node] : cluster_.nodes.rows()) {
+    if (!HasFlag(node.flags, kFlagEvicted)) continue;
+    bool diskful = false;
+    for (const Resource* r : cluster_.ResourcesOnNode(node.name)) diskful = diskful || !r->diskless();
+    if (!diskful) continue;
+    std::string name = node.name;
+    rc::ApiCallRcList rcs = service_->EvictNode(name);
+    for (const rc::ApiCallRc& r : rcs) {
+      if (r.message.find("Resource ") == 0) Logf(LogLevel::kInfo, "auto-evict retry: {}", r.message);
+    }
+    break;  // the model changed under the loop
+  }
 }
 
 void Controller::TakeCapacities() {

@@ -71,6 +71,8 @@ class Controller {
   // Nodes not connected, since when (steady clock).
   std::map<std::string, std::chrono::steady_clock::time_point> offline_since_;
   bool too_many_offline_logged_ = false;
+  // Evicted nodes whose resources found no replacement are retried this often.
+  std::chrono::steady_clock::time_point next_evict_retry_{};
   uint16_t port_ = 0;
 };
 

@@ -678,6 +678,8 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
 
     std::vector<Resource> on_node;
     for (const Resource* r : cluster_->ResourcesOnNode(display)) on_node.push_back(*r);
+    // Evicted resources that could not be replaced stay (retried later).
+    std::set<std::string> keep;
     // New diskful replicas first, each where the group's filter allows.
     for (const Resource& old : on_node) {
       if (old.diskless() || HasFlag(old.flags, kFlagEvacuateRsc)) continue;
@@ -686,6 +688,32 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
       const ResourceDefinition rd = *rd_ptr;
       SelectFilter filter;
       if (const ResourceGroup* rg = cluster_->FindRg(rd.rg_name)) filter = rg->select_filter;
+      if (evict) {
+        // Auto-Evict: a replacement only when fewer than
+        // AutoEvictMinReplicaCount (default: the group's place count)
+        // replicas remain elsewhere.
+        int remaining = 0;
+        for (const Resource* r : cluster_->ResourcesOf(rd.name)) {
+          if (!NameEquals(r->node_name, display) && !r->diskless() &&
+              !HasFlag(r->flags, kFlagEvacuateRsc))
+            ++remaining;
+        }
+        int min_count = filter.place_count.value_or(kDefaultPlaceCount);
+        if (auto v = LookupProp(cluster_->RdChain(rd), prop::kAutoEvictMinReplicaCount)) {
+          char* end = nullptr;
+          long n = std::strtol(v->c_str(), &end, 10);
+          if (end && *end == '\0' && n >= 0) min_count = static_cast<int>(n);
+        }
+        if (remaining >= min_count) {
+          op.Ok(kModified,
+                "Resource " + Q(rd.name) + " keeps " + std::to_string(remaining) +
+                    " replica(s) without evicted node " + Q(display) +
+                    " (AutoEvictMinReplicaCount " + std::to_string(min_count) +
+                    "): no replacement.",
+                kMaskRsc);
+          continue;
+        }
+      }
       filter.place_count.reset();
       filter.additional_place_count = 1;
       filter.diskless_on_remaining = false;
@@ -705,10 +733,12 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
       if (!placed.ok() || placed->diskful.empty()) {
         std::string why = placed.ok() ? "no target was chosen" : placed.error().message;
         if (evict) {
-          // The node is gone either way: the resource stays degraded.
+          // Kept until a replacement can be placed (user guide: the
+          // resource is deleted only once its auto-place succeeded).
           op.Warning(kFailNotEnoughNodes,
-                  "Resource " + Q(rd.name) + " lost its replica on evicted node " + Q(display) +
-                      " and no other node can take it: " + why);
+                     "Resource " + Q(rd.name) + " on evicted node " + Q(display) +
+                         " stays until another node can take it (retried): " + why);
+          keep.insert(NameKey(rd.name));
           continue;
         }
         return op.Fail(kFailNotEnoughNodes,
@@ -732,6 +762,7 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
     // re-created elsewhere by the quorum logic if still needed.
     std::set<std::string> affected;
     for (const Resource& r : on_node) {
+      if (keep.count(NameKey(r.rd_name))) continue;
       if (!evict && !r.diskless()) {
         if (HasFlag(r.flags, kFlagEvacuateRsc)) continue;
         Resource leaving = r;

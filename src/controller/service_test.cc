@@ -659,6 +659,60 @@ TEST_F(ServiceTest, EvacuationsAreDoneWhenTheReplacementsAreUpToDate) {
   EXPECT_EQ(EvacuationsDone(*cluster_, obs).size(), 1u);
 }
 
+// Auto-Evict (user guide): no replacement while AutoEvictMinReplicaCount
+// replicas remain elsewhere; the evicted replica is simply deleted.
+TEST_F(ServiceTest, EvictWithEnoughReplicasLeftPlacesNoReplacement) {
+  for (const char* n : {"a", "b", "c", "d"}) {
+    AddNode(n);
+    AddPool(n, "pool", 1000000);
+  }
+  AddRd("r1");
+  Place("r1", "a");
+  Place("r1", "b");
+  Place("r1", "c");
+  RdModifyRequest mod;
+  mod.props.override_props[prop::kAutoEvictMinReplicaCount] = "2";
+  ExpectOk(service_->ModifyRd("r1", mod));
+  auto r = service_->EvictNode("a");
+  ExpectOk(r);
+  EXPECT_THAT(Describe(r), HasSubstr("AutoEvictMinReplicaCount 2"));
+  EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("b", "c"));  // none on d
+  EXPECT_TRUE(HasFlag(cluster_->FindNode("a")->flags, kFlagEvicted));
+
+  // Without the property the group's place count (2) is the minimum: with one
+  // replica left, a replacement is placed.
+  AddRd("r2");
+  Place("r2", "b");
+  Place("r2", "d");
+  ExpectOk(service_->EvictNode("b"));
+  auto r2 = ResourceNodes("r2", false);
+  EXPECT_EQ(r2.size(), 2u);
+  EXPECT_EQ(std::count(r2.begin(), r2.end(), "b"), 0);
+  EXPECT_EQ(std::count(r2.begin(), r2.end(), "d"), 1);
+}
+
+// An evicted replica that no node can replace is kept (deleted only once its
+// auto-place succeeded), and a later retry moves it.
+TEST_F(ServiceTest, EvictWithoutATargetKeepsTheReplicaUntilARetrySucceeds) {
+  for (const char* n : {"a", "b"}) {
+    AddNode(n);
+    AddPool(n, "pool", 1000000);
+  }
+  AddRd("r1");
+  Place("r1", "a");
+  Place("r1", "b");
+  auto r = service_->EvictNode("a");
+  ExpectOk(r);  // a warning, not an error: the node is evicted either way
+  EXPECT_THAT(Describe(r), HasSubstr("stays until another node can take it"));
+  EXPECT_TRUE(HasFlag(cluster_->FindNode("a")->flags, kFlagEvicted));
+  EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("a", "b"));
+  AddNode("c");
+  AddPool("c", "pool", 1000000);
+  ExpectOk(service_->EvictNode("a"));
+  EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("b", "c"));
+  EXPECT_TRUE(cluster_->ResourcesOnNode("a").empty());
+}
+
 TEST_F(ServiceTest, LostNodeRemovesItsResourcesAndReevaluatesQuorum) {
   for (const char* n : {"a", "b", "c", "d"}) {
     AddNode(n);
