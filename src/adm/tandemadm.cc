@@ -1,7 +1,6 @@
 #include "adm/tandemadm.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +13,7 @@
 
 #include "common/size.h"
 #include "tandemd/daemon.h"
+#include "tandemd/loop_device.h"
 #include "tandemd/resource_host.h"
 
 namespace tandem::adm {
@@ -202,16 +202,6 @@ bool Synced(const json::object& st) {
   return true;
 }
 
-int Spawn(const std::vector<std::string>& args, std::string* out) {
-  std::string line;
-  for (const std::string& a : args) line += "'" + a + "' ";
-  FILE* p = popen((line + "2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[512];
-  while (fgets(buf, sizeof buf, p)) *out += buf;
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 }  // namespace
 
@@ -414,42 +404,16 @@ int RunTandemadm(int argc, char** argv) {
     for (const json::value& v : st->at("volumes").as_array()) {
       int vnr = static_cast<int>(v.at("volume").to_number<int64_t>());
       if (volume >= 0 && vnr != volume) continue;
-      std::string file = paths.fuse_dir() + "/" + res + "/" + std::to_string(vnr);
-      std::string link = paths.by_res_dir() + "/" + res + "/" + std::to_string(vnr);
-      std::error_code ec;
+      uint16_t n = static_cast<uint16_t>(vnr);
       if (cmd == "attach-device") {
-        if (fs::is_symlink(link, ec)) {
-          std::cout << link << " -> " << fs::read_symlink(link, ec).string() << "\n";
+        Result<std::string> dev = tandemd::AttachLoopDevice(paths, res, n);
+        if (!dev.ok()) {
+          rc = Fail(dev.error().message);
           continue;
         }
-        if (!fs::exists(file, ec)) {
-          rc = Fail(file + " does not exist (is tandemd running with --fuse?)");
-          continue;
-        }
-        std::string out;
-        int r = Spawn({"losetup", "--find", "--show", "--direct-io=on", file}, &out);
-        if (r != 0) {
-          rc = Fail("losetup " + file + ": " + out);
-          continue;
-        }
-        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-        fs::create_directories(fs::path(link).parent_path(), ec);
-        fs::create_symlink(out, link, ec);
-        if (ec) {
-          rc = Fail("symlink " + link + ": " + ec.message());
-          continue;
-        }
-        std::cout << link << " -> " << out << "\n";
-      } else {
-        if (!fs::is_symlink(link, ec)) continue;
-        std::string dev = fs::read_symlink(link, ec).string();
-        std::string out;
-        int r = Spawn({"losetup", "-d", dev}, &out);
-        if (r != 0) {
-          rc = Fail("losetup -d " + dev + ": " + out);
-          continue;
-        }
-        fs::remove(link, ec);
+        std::cout << tandemd::LoopLink(paths, res, n) << " -> " << *dev << "\n";
+      } else if (Status d = tandemd::DetachLoopDevice(paths, res, n); !d.ok()) {
+        rc = Fail(d.error().message);
       }
     }
     return rc;

@@ -1037,7 +1037,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return ctx.Mutate("POST", "/v1/resource-definitions/" + Pct(res) + "/resources", items);
   });
   std::string ma_node, ma_res;
-  bool ma_diskful = false;
+  bool ma_diskful = false, ma_block = false;
   auto* r_ma = sub(r, "make-available",
                    "Make a resource available on a node (diskless unless --diskful), "
                    "keeping what is there",
@@ -1045,11 +1045,15 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   r_ma->add_option("NODE", ma_node)->required();
   r_ma->add_option("RESOURCE", ma_res)->required();
   r_ma->add_flag("--diskful", ma_diskful, "Put a replica with a disk there");
+  r_ma->add_flag("--block-device", ma_block,
+                 "Also a loop device there (/dev/tandem/by-res/RESOURCE/VNR; needs tandemd --fuse)");
   leaf(r_ma, [&] {
+    json::object body{{"diskful", ma_diskful}};
+    if (ma_block) body["block_device"] = true;
     return ctx.Mutate("POST",
                       "/v1/resource-definitions/" + Pct(ma_res) + "/resources/" + Pct(ma_node) +
                           "/make-available",
-                      json::object{{"diskful", ma_diskful}});
+                      body);
   });
   std::vector<std::string> r_nodes, r_res;
   auto rsc_rows = [](const json::value& v, auto* rows) {
@@ -1108,6 +1112,18 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       code = std::max(code, ctx.Mutate("DELETE", target, json::object{}));
     }
     return code;
+  });
+  std::string rsp_node, rsp_res, rsp_key;
+  std::optional<std::string> rsp_value;
+  auto* r_sp = sub(r, "set-property", "Set (or delete) a resource property", {"sp"});
+  r_sp->add_option("NODE", rsp_node)->required();
+  r_sp->add_option("RESOURCE", rsp_res)->required();
+  r_sp->add_option("KEY", rsp_key)->required();
+  r_sp->add_option("VALUE", rsp_value);
+  leaf(r_sp, [&] {
+    return ctx.Mutate("PUT",
+                      "/v1/resource-definitions/" + Pct(rsp_res) + "/resources/" + Pct(rsp_node),
+                      PropsBody(rsp_key, rsp_value));
   });
   CLI::App* v = group("volume", "Volumes", {"v"});
   auto* v_list = sub(v, "list", "List volumes", {"l", "ls"});

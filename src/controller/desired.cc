@@ -86,6 +86,10 @@ std::map<std::string, satproto::ResourceDesired> DesiredResource(const Cluster& 
     d.options = DrbdOptionsOf(c.ResourceChain(*r));
     d.diskless = r->diskless();
     d.tiebreaker = r->tiebreaker();
+    if (auto it = r->props.find(prop::kBlockDevice); it != r->props.end()) {
+      Result<bool> b = ParseBool(it->second);
+      d.block_device = b.ok() && *b;
+    }
     out.emplace(r->node_name, std::move(d));
   }
   return out;

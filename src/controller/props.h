@@ -32,6 +32,8 @@ inline constexpr const char kTcpPortRange[] = "TcpPortAutoRange";
 inline constexpr const char kMinorRange[] = "MinorNrAutoRange";
 inline constexpr const char kAutoQuorum[] = "DrbdOptions/auto-quorum";
 inline constexpr const char kAutoTiebreaker[] = "DrbdOptions/auto-add-quorum-tiebreaker";
+// Resource property: the satellite puts a loop device on the volumes there.
+inline constexpr const char kBlockDevice[] = "Tandem/BlockDevice";
 inline constexpr const char kAutoEvictMinReplicaCount[] = "DrbdOptions/AutoEvictMinReplicaCount";
 inline constexpr const char kQuorum[] = "DrbdOptions/Resource/quorum";
 inline constexpr const char kOnNoQuorum[] = "DrbdOptions/Resource/on-no-quorum";

@@ -1055,10 +1055,11 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
         if (m != "POST") return method_not_allowed();
         auto o = body_obj();
         if (!o.ok()) return ParseError(o.error().message);
-        bool diskful = false;
+        bool diskful = false, block_device = false;
         Status st = ReadBool(*o, "diskful", &diskful);
+        if (st.ok()) st = ReadBool(*o, "block_device", &block_device);
         if (!st.ok()) return ParseError(st.error().message);
-        return RcResponse(service_->MakeAvailable(rd, node, diskful), 200);
+        return RcResponse(service_->MakeAvailable(rd, node, diskful, block_device), 200);
       }
       if (s.size() >= 6 && s[5] == "volumes" && m == "GET") {
         const Resource* r = c.FindResource(rd, node);

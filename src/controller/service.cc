@@ -1488,7 +1488,7 @@ ApiCallRcList Service::Autoplace(const std::string& rd_name, const AutoplaceRequ
 }
 
 ApiCallRcList Service::MakeAvailable(const std::string& rd_name, const std::string& node,
-                                     bool diskful) {
+                                     bool diskful, bool block_device) {
   Op op(this, kMaskCrt, kMaskRsc);
   op.Ref("Node", node);
   op.Ref("RscDfn", rd_name);
@@ -1500,6 +1500,12 @@ ApiCallRcList Service::MakeAvailable(const std::string& rd_name, const std::stri
         op.Fail(kFailInvldConf,
                 "Resource " + Q(copy.name) + " on node " + Q(node) +
                     " is diskless; making it diskful (toggle-disk) is not implemented yet.");
+      } else if (block_device && cur->props.count(prop::kBlockDevice) == 0) {
+        Resource r = *cur;
+        r.props[prop::kBlockDevice] = "true";
+        op.PutResource(r);
+        op.Ok(kModified, "Resource " + Q(copy.name) + " on node " + Q(cur->node_name) +
+                             " gets a block device.");
       } else {
         op.Ok(kModified, "Resource " + Q(copy.name) + " is already available on node " +
                              Q(cur->node_name) + ".");
@@ -1507,6 +1513,7 @@ ApiCallRcList Service::MakeAvailable(const std::string& rd_name, const std::stri
     } else {
       ResourceCreateRequest req;
       req.rsc.node_name = node;
+      if (block_device) req.rsc.props[prop::kBlockDevice] = "true";
       if (!diskful) req.rsc.flags = {kFlagDrbdDiskless};
       if (diskful) {
         if (const ResourceGroup* rg = cluster_->FindRg(copy.rg_name);

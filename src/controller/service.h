@@ -171,7 +171,10 @@ class Service {
   ApiCallRcList DeleteResource(const std::string& rd, const std::string& node,
                                bool keep_tiebreaker);
   ApiCallRcList Autoplace(const std::string& rd, const AutoplaceRequest& req);
-  ApiCallRcList MakeAvailable(const std::string& rd, const std::string& node, bool diskful);
+  // `block_device` (a Tandem extension) also sets the resource's
+  // Tandem/BlockDevice property: the satellite puts a loop device on it.
+  ApiCallRcList MakeAvailable(const std::string& rd, const std::string& node, bool diskful,
+                              bool block_device = false);
 
   // Sets reported capacity of a pool (the satellite report; a test hook now).
   ApiCallRcList ReportCapacity(const std::string& node, const std::string& pool,

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "controller/controller.h"
+#include "controller/desired.h"
 #include "controller/test_fixture.h"
 
 namespace tandem::controller {
@@ -711,6 +712,31 @@ TEST_F(ServiceTest, EvictWithoutATargetKeepsTheReplicaUntilARetrySucceeds) {
   ExpectOk(service_->EvictNode("a"));
   EXPECT_THAT(ResourceNodes("r1", false), ElementsAre("b", "c"));
   EXPECT_TRUE(cluster_->ResourcesOnNode("a").empty());
+}
+
+// make-available --block-device: the resource property the satellite turns
+// into a loop device, on a new resource and on one already there.
+TEST_F(ServiceTest, MakeAvailableAsABlockDeviceSetsTheProperty) {
+  for (const char* n : {"a", "b", "c"}) {
+    AddNode(n);
+    AddPool(n, "pool", 1000000);
+  }
+  AddRd("r1");
+  Place("r1", "a");
+  Place("r1", "b");
+  ExpectOk(service_->MakeAvailable("r1", "c", false, true));
+  const Resource* c = cluster_->FindResource("r1", "c");
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->diskless());
+  EXPECT_FALSE(c->tiebreaker());
+  EXPECT_EQ(c->props.at(prop::kBlockDevice), "true");
+  auto desired = DesiredResource(*cluster_, *cluster_->FindRd("r1"));
+  ASSERT_EQ(desired.count("c"), 1u);
+  EXPECT_TRUE(desired.at("c").block_device);
+  EXPECT_FALSE(desired.at("a").block_device);
+  ExpectOk(service_->MakeAvailable("r1", "a", false, true));  // already there: gets one
+  EXPECT_EQ(cluster_->FindResource("r1", "a")->props.at(prop::kBlockDevice), "true");
+  EXPECT_FALSE(cluster_->FindResource("r1", "a")->diskless());
 }
 
 TEST_F(ServiceTest, LostNodeRemovesItsResourcesAndReevaluatesQuorum) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "adm/tandemadm.h"
 #include "satellite/storage.h"
 #include "tandemd/daemon.h"
+#include "tandemd/loop_device.h"
 #include "tandemd/resource_host.h"
 
 namespace tandem::satellite {
@@ -219,7 +221,7 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
 
   json::object req{{"cmd", "adjust"}, {"resource", r.name}, {"spec", tandemd::SpecToJson(*spec)}};
   Result<json::object> adj = Call(admin_socket_, req);
-  if (adj.ok()) return {};
+  if (adj.ok()) return SyncBlockDevices(r);
   if (adj.error().message.find("needs down and up") == std::string::npos) return adj.error();
   // Peers joining or leaving are applied online by adjust. What tandemd cannot
   // change online (this node's own address or disk, the volumes): a Secondary
@@ -234,6 +236,22 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
   }
   TANDEM_TRY(Call(admin_socket_, json::object{{"cmd", "down"}, {"resource", r.name}}));
   TANDEM_TRY(Call(admin_socket_, req));
+  return SyncBlockDevices(r);
+}
+
+// A loop device on each volume where the resource asks for one (it holds the
+// volume open, so this node becomes Primary), none elsewhere.
+Status Applier::SyncBlockDevices(const satproto::ResourceDesired& r) {
+  tandemd::Paths paths(root_);
+  for (const satproto::VolumeDesired& v : r.volumes) {
+    uint16_t vnr = static_cast<uint16_t>(v.vnr);
+    if (r.block_device) {
+      Result<std::string> dev = tandemd::AttachLoopDevice(paths, r.name, vnr);
+      if (!dev.ok()) return dev.error();
+    } else {
+      TANDEM_TRY(tandemd::DetachLoopDevice(paths, r.name, vnr));
+    }
+  }
   return {};
 }
 
@@ -252,6 +270,16 @@ Status Applier::Remove(const std::string& name) {
           if (!v.disk.empty() && v.disk != "none") disks.push_back(v.disk);
         }
       }
+    }
+  }
+  // A loop device holds the volume open: it goes first.
+  tandemd::Paths paths(root_);
+  std::error_code lec;
+  for (const auto& e : fs::directory_iterator(paths.by_res_dir() + "/" + name, lec)) {
+    char* end = nullptr;
+    long vnr = std::strtol(e.path().filename().c_str(), &end, 10);
+    if (end && *end == '\0' && vnr >= 0 && vnr <= 65535) {
+      TANDEM_TRY(tandemd::DetachLoopDevice(paths, name, static_cast<uint16_t>(vnr)));
     }
   }
   Result<json::object> down = Call(admin_socket_, json::object{{"cmd", "down"}, {"resource", name}});

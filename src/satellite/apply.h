@@ -41,6 +41,8 @@ class Applier {
   const std::string& admin_socket() const { return admin_socket_; }
 
  private:
+  Status SyncBlockDevices(const satproto::ResourceDesired& r);
+
   std::string root_;
   std::string node_;
   std::string res_dir_;

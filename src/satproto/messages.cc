@@ -204,6 +204,7 @@ Status ResourceFromObject(const json::object& o, ResourceDesired* r) {
   }
   TANDEM_TRY(Get(o, "diskless", &r->diskless));
   TANDEM_TRY(Get(o, "tiebreaker", &r->tiebreaker));
+  TANDEM_TRY(Get(o, "block_device", &r->block_device));
   return {};
 }
 
@@ -300,7 +301,8 @@ json::object ResourceToJson(const ResourceDesired& r) {
                                  })},
           {"options", std::move(opts)},
           {"diskless", r.diskless},
-          {"tiebreaker", r.tiebreaker}};
+          {"tiebreaker", r.tiebreaker},
+          {"block_device", r.block_device}};
 }
 
 Result<ResourceDesired> ResourceFromJson(const json::value& v) {

@@ -65,6 +65,7 @@ struct ResourceDesired {
   DrbdOptions options;
   bool diskless = false;
   bool tiebreaker = false;
+  bool block_device = false;  // a loop device on this node (resource property Tandem/BlockDevice)
   const NodeRef* FindNode(std::string_view name) const;
   bool operator==(const ResourceDesired&) const = default;
 };

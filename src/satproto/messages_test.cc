@@ -20,6 +20,7 @@ ResourceDesired SampleResource() {
   r.volumes = {{0, 1048576, 1000, "pool1"}};
   r.options["net"]["protocol"] = "C";
   r.options["resource"]["quorum"] = "majority";
+  r.block_device = true;
   return r;
 }
 

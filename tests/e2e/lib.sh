@@ -64,8 +64,9 @@ start_tandemd() {
   local n=$1 root
   root=$(root_of "$n")
   mkdir -p "$root/run/tandem" "$(pool_dir "$n")"
+  # shellcheck disable=SC2086 # TANDEMD_ARGS: extra flags, word-split on purpose
   start_daemon "$root/tandemd.pid" "$root/tandemd.log" \
-    "$TANDEMD" --root "$root" --node "$(node_name "$n")"
+    "$TANDEMD" --root "$root" --node "$(node_name "$n")" ${TANDEMD_ARGS:-}
   local i
   for ((i = 0; i < 200; i++)); do
     [ -S "$root/run/tandem/tandemd.sock" ] && return 0
