@@ -4,7 +4,8 @@
 #
 #   bench/rebuild.sh BUILD_DIR        (or BIN_DIR=DIR bench/rebuild.sh)
 #   env: SIZE (volume, default 512M), PORT (default 22000), RECORD=0 (do not
-#        write bench/results/), KEEP_SCRATCH=1
+#        write bench/results/), KEEP_SCRATCH=1, PROPS="KEY=VALUE ..." (controller
+#        properties set first, e.g. DrbdOptions/PeerDevice/c-fill-target=2048)
 #
 # A controller and four nodes (tandemd + satellite each) on 127.0.0.11-14, as
 # tests/e2e/lib.sh starts them; vol1 of SIZE with 2 replicas (FILE_THIN),
@@ -51,6 +52,10 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 rate() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.0f", m / s }'; }
 
 start_cluster 4
+for kv in ${PROPS:-}; do
+  tandem controller set-property "${kv%%=*}" "${kv#*=}" >/dev/null
+  COMMAND="$COMMAND (controller property $kv)"
+done
 tandem resource-group create grp --place-count 2 --storage-pool pool1 >/dev/null
 tandem volume-group create grp >/dev/null
 tandem resource-group spawn-resources grp vol1 "$SIZE" >/dev/null

@@ -46,6 +46,13 @@ satproto::DrbdOptions DrbdOptionsOf(const std::vector<PropsLevel>& chain) {
     if (option.empty() || option.find('/') != std::string::npos) continue;
     out[sec->second][option] = eff.value;
   }
+  // Rebuild speed (bench/rebuild.sh): DRBD's default of 100 sectors in flight
+  // holds a resync to a few MiB/s; managed resources keep 10 MiB in flight
+  // unless a property says otherwise (c-min-rate still yields to application I/O).
+  if (!out["peer-device"].count("c-fill-target") && !out["disk"].count("c-fill-target")) {
+    out["peer-device"]["c-fill-target"] = kManagedFillTargetSectors;
+  }
+  if (out["disk"].empty()) out.erase("disk");
   return out;
 }
 

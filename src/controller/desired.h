@@ -34,7 +34,9 @@ std::vector<satproto::PoolDesired> DesiredPools(const Cluster& c, std::string_vi
 // `DrbdOptions/<Section>/<option>` properties of a chain, by .res section;
 // keys without a section (auto-quorum, AutoEvict...) are controller settings
 // and are left out.
+// Plus c-fill-target = kManagedFillTargetSectors when no property sets it.
 satproto::DrbdOptions DrbdOptionsOf(const std::vector<PropsLevel>& chain);
+inline constexpr const char kManagedFillTargetSectors[] = "20480";  // 10 MiB
 
 // For every node that has a resource of `rd`: what that node must run.
 // Keyed by the node's name as stored.

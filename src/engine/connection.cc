@@ -295,6 +295,9 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
         (d.repl == ReplState::kSyncSource || d.repl == ReplState::kPausedSyncS)) {
       // The target finished and adopted our generation (§5.3).
       SetRepl(p, vol, ReplState::kEstablished);
+      // The bits the resync cleared reach the disk now: after a crash of
+      // ours the bitmap would otherwise still say "all out of sync".
+      if (v.attached) WriteDirtyBitmapPages(vol, nullptr);
       if (v.attached && v.sb.peers[p].bitmap_uuid != 0) {
         PushHistory(vol, v.sb.peers[p].bitmap_uuid);
         v.sb.peers[p].bitmap_uuid = 0;

@@ -1325,6 +1325,30 @@ TEST(QuorumDiskScenario, M2_BadNodeSetsAreRefusedAndChangeNothing) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// A full sync on backing devices larger than the agreed size (thin files of
+// different gross sizes, as satellites make them): the source marks only the
+// agreed size out of sync, so once the target is UpToDate nothing is left to
+// resync. (Marking up to the backing size left bits the target never asks
+// for: the pair resynced them again every second, for ever.)
+TEST(QuorumDiskScenario, FullSyncOnLargerBackingEndsOnce) {
+  ClusterOptions o = Cluster(2);
+  o.volume_bytes = 8 * kMiB;
+  o.trace_capacity = 20000;
+  SimHarness h(4401, o);
+  for (NodeId n : h.cluster.all()) ASSERT_TRUE(SetAgreedSize(h, n, 4 * kMiB));
+  ASSERT_TRUE(h.cluster.UpAll()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha, /*force=*/true).ok()) << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] { return Disk(h, kBravo) == DiskState::kUpToDate; })) << Dump(h);
+  h.cluster.RunFor(10 * kSec);
+  int starts = 0;
+  for (const std::string& e : EventsOf(h, kBravo))
+    if (e.find("resync-start") != std::string::npos) ++starts;
+  EXPECT_EQ(starts, 1) << "one full sync, then nothing" << Dump(h);
+  EXPECT_EQ(OutOfSync(h, kAlpha, kBravo), 0u) << Dump(h);
+  EXPECT_EQ(PeerDev(h, kBravo, kAlpha).resync_total_bytes, 4 * kMiB) << Dump(h);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+}
+
 // §11.2 row 43 — LINBIT test `consistent-snapshots`: with many writes in
 // flight on the Primary, once they completed and a flush on the Primary
 // completed, the backing devices of all diskful nodes are byte-identical,

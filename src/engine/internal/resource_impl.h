@@ -82,7 +82,11 @@ struct Volume {
   // no resync ever visits them, so they would never clear.
   void MarkAllOutOfSync(int slot) {
     Bitmap& bm = bitmaps[slot];
-    uint64_t data_bits = (usable_bytes + kMdBlock - 1) / kMdBlock;
+    // Only the agreed size: bits beyond it are never requested by a target,
+    // so a source would keep them for ever and resync them again and again.
+    // A later grow marks its new area itself.
+    uint64_t bytes = size_bytes > 0 ? std::min(size_bytes, usable_bytes) : usable_bytes;
+    uint64_t data_bits = (bytes + kMdBlock - 1) / kMdBlock;
     if (usable_bytes == 0 || data_bits >= bm.size()) {
       bm.SetAll();
       return;
