@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <initializer_list>
 
 #include "controller/controller.h"
 #include "controller/desired.h"
@@ -55,12 +56,14 @@ class ServiceTest : public testing::ControllerTest {
     s.volume_sizes_kib = {kib};
     return s;
   }
-  void ThreeNodes() {
-    for (const char* n : {"a", "b", "c"}) {
+  // Nodes with a FILE pool "pool" of 1000000 KiB each.
+  void NodesWithPool(std::initializer_list<const char*> names) {
+    for (const char* n : names) {
       AddNode(n);
       AddPool(n, "pool", 1000000);
     }
   }
+  void ThreeNodes() { NodesWithPool({"a", "b", "c"}); }
 };
 
 TEST_F(ServiceTest, CreatedNodeHasDefaultDisklessPool) {
@@ -474,10 +477,7 @@ TEST_F(ServiceTest, RefusedRgModifyChangesNothing) {
 // ---- Node evacuate, restore, lost ---------------------------------------------
 
 TEST_F(ServiceTest, EvacuateMovesDiskfulReplicasAndExcludesTheNode) {
-  for (const char* n : {"a", "b", "c", "d"}) {
-    AddNode(n);
-    AddPool(n, "pool", 1000000);
-  }
+  NodesWithPool({"a", "b", "c", "d"});
   AddRd("r1");
   Place("r1", "a");
   Place("r1", "b");
@@ -576,10 +576,7 @@ TEST_F(ServiceTest, EvacuateRespectsTheGroupFilter) {
 }
 
 TEST_F(ServiceTest, EvacuateHonoursTargetAndDoNotTarget) {
-  for (const char* n : {"a", "b", "c", "d", "e"}) {
-    AddNode(n);
-    AddPool(n, "pool", 1000000);
-  }
+  NodesWithPool({"a", "b", "c", "d", "e"});
   AddRd("r1");
   Place("r1", "a");
   Place("r1", "b");  // tiebreaker on c
@@ -618,10 +615,7 @@ TEST_F(ServiceTest, RestoreClearsEvacuate) {
 // replica reports all volumes UpToDate from a live satellite, and not while
 // it is in use.
 TEST_F(ServiceTest, EvacuationsAreDoneWhenTheReplacementsAreUpToDate) {
-  for (const char* n : {"a", "b", "c", "d"}) {
-    AddNode(n);
-    AddPool(n, "pool", 1000000);
-  }
+  NodesWithPool({"a", "b", "c", "d"});
   AddRd("r1");
   Place("r1", "a");
   Place("r1", "b");
@@ -663,10 +657,7 @@ TEST_F(ServiceTest, EvacuationsAreDoneWhenTheReplacementsAreUpToDate) {
 // Auto-Evict (user guide): no replacement while AutoEvictMinReplicaCount
 // replicas remain elsewhere; the evicted replica is simply deleted.
 TEST_F(ServiceTest, EvictWithEnoughReplicasLeftPlacesNoReplacement) {
-  for (const char* n : {"a", "b", "c", "d"}) {
-    AddNode(n);
-    AddPool(n, "pool", 1000000);
-  }
+  NodesWithPool({"a", "b", "c", "d"});
   AddRd("r1");
   Place("r1", "a");
   Place("r1", "b");
@@ -695,10 +686,7 @@ TEST_F(ServiceTest, EvictWithEnoughReplicasLeftPlacesNoReplacement) {
 // An evicted replica that no node can replace is kept (deleted only once its
 // auto-place succeeded), and a later retry moves it.
 TEST_F(ServiceTest, EvictWithoutATargetKeepsTheReplicaUntilARetrySucceeds) {
-  for (const char* n : {"a", "b"}) {
-    AddNode(n);
-    AddPool(n, "pool", 1000000);
-  }
+  NodesWithPool({"a", "b"});
   AddRd("r1");
   Place("r1", "a");
   Place("r1", "b");
@@ -717,10 +705,7 @@ TEST_F(ServiceTest, EvictWithoutATargetKeepsTheReplicaUntilARetrySucceeds) {
 // make-available --block-device: the resource property the satellite turns
 // into a loop device, on a new resource and on one already there.
 TEST_F(ServiceTest, MakeAvailableAsABlockDeviceSetsTheProperty) {
-  for (const char* n : {"a", "b", "c"}) {
-    AddNode(n);
-    AddPool(n, "pool", 1000000);
-  }
+  NodesWithPool({"a", "b", "c"});
   AddRd("r1");
   Place("r1", "a");
   Place("r1", "b");
@@ -740,10 +725,7 @@ TEST_F(ServiceTest, MakeAvailableAsABlockDeviceSetsTheProperty) {
 }
 
 TEST_F(ServiceTest, LostNodeRemovesItsResourcesAndReevaluatesQuorum) {
-  for (const char* n : {"a", "b", "c", "d"}) {
-    AddNode(n);
-    AddPool(n, "pool", 1000000);
-  }
+  NodesWithPool({"a", "b", "c", "d"});
   AddRd("r1");
   Place("r1", "a");
   Place("r1", "b");

@@ -120,14 +120,16 @@ Transport::Transport(asio::io_context& ctx, TransportOptions options, Handler* h
       options_(std::move(options)),
       handler_(handler),
       alive_(std::make_shared<bool>(true)) {
-  for (const TransportPeer& p : options_.peers) {
-    auto link = std::make_unique<Link>(ctx_);
-    link->peer = p.id;
-    link->address = p.address;
-    link->dialer = options_.self < p.id;
-    link->backoff = options_.min_backoff;
-    links_[p.id] = std::move(link);
-  }
+  for (const TransportPeer& p : options_.peers) AddLink(p);
+}
+
+void Transport::AddLink(const TransportPeer& p) {
+  auto link = std::make_unique<Link>(ctx_);
+  link->peer = p.id;
+  link->address = p.address;
+  link->dialer = options_.self < p.id;
+  link->backoff = options_.min_backoff;
+  links_[p.id] = std::move(link);
 }
 
 Transport::~Transport() { Stop(); }
@@ -182,12 +184,7 @@ void Transport::SetPeer(const TransportPeer& p) {
   if (p.id == options_.self || stopped_) return;
   Link* link = FindLink(p.id);
   if (!link) {
-    auto fresh = std::make_unique<Link>(ctx_);
-    fresh->peer = p.id;
-    fresh->address = p.address;
-    fresh->dialer = options_.self < p.id;
-    fresh->backoff = options_.min_backoff;
-    links_[p.id] = std::move(fresh);
+    AddLink(p);
     options_.peers.push_back(p);
     return;
   }

@@ -105,6 +105,7 @@ class Transport {
   struct Stream;
   struct Link;
 
+  void AddLink(const TransportPeer& p);
   Link* FindLink(uint8_t peer);
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> DialLoop(uint8_t peer, uint64_t gen);
