@@ -790,6 +790,12 @@ void ResourceImpl::Reconfigure(uint64_t cookie, const std::vector<NodeConfig>& n
   for (int p = 0; p < kMaxNodes; ++p) {
     if (p != self_ && peers_[p].exists && !(listed & (1ull << p))) ForgetPeer(p);
   }
+  // A node id given to another node (the old one left, a new one got its id):
+  // nothing the old node's slot says is true of the new one.
+  for (const NodeConfig& n : nodes) {
+    int p = n.id.value();
+    if (p != self_ && peers_[p].exists && peers_[p].name != n.name) ForgetPeer(p);
+  }
   for (const NodeConfig& n : nodes) {
     int p = n.id.value();
     if (p == self_) continue;

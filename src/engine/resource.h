@@ -199,7 +199,8 @@ class Resource {
   // A changed node set (adjust): peers no longer listed are disconnected and
   // forgotten (their bitmap slots freed); new peers are added StandAlone
   // (ConnectAll connects them); a peer whose diskless flag changed
-  // re-handshakes. This node's own id and diskless flag cannot change here.
+  // re-handshakes; a node id that now names another node is forgotten and
+  // added anew. This node's own id and diskless flag cannot change here.
   void Reconfigure(uint64_t cookie, const std::vector<NodeConfig>& nodes);
 
   // --- frontends (auto-promote)

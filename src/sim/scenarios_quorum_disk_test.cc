@@ -1291,6 +1291,26 @@ TEST(QuorumDiskScenario, M1_ReplicaMovesToAJoiningNodeWhileThePrimaryWrites) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// A node id that now names another node (charlie left, a new node got its id)
+// is forgotten and added anew: the old connection closes and charlie's slot is
+// freed, so nothing charlie's bitmap said is taken for the newcomer.
+TEST(QuorumDiskScenario, M3_AReusedNodeIdStartsFresh) {
+  SimHarness h(5301, Cluster(3));
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_GE(SlotOnDisk(h, kAlpha, kCharlie).bitmap_index, 0) << Dump(h);
+  auto renamed = NodesWithout(h, {});
+  renamed[2].name = "newcomer";
+  AdminDone d = h.cluster.Reconfigure(kAlpha, renamed);
+  ASSERT_TRUE(d.ok()) << d.message << Dump(h);
+  auto c = ConnTo(h, kAlpha, kCharlie);
+  ASSERT_TRUE(c.has_value()) << Dump(h);
+  EXPECT_EQ(c->name, "newcomer");
+  EXPECT_EQ(c->conn, ConnState::kStandAlone) << "a new peer starts StandAlone" << Dump(h);
+  EXPECT_TRUE(WaitFor(h, [&] { return SlotOnDisk(h, kAlpha, kCharlie) == engine::MdPeerSlot{}; }))
+      << "the old node's slot is freed" << Dump(h);
+  EXPECT_TRUE(BothConnected(h, kAlpha, kBravo)) << Dump(h);
+}
+
 // A node set that leaves this node out, lists a node twice or changes this
 // node's own disk is refused, and nothing changes.
 TEST(QuorumDiskScenario, M2_BadNodeSetsAreRefusedAndChangeNothing) {
