@@ -123,14 +123,14 @@ std::vector<std::pair<std::string, std::string>> EvacuationsDone(const Cluster& 
   };
   std::vector<std::pair<std::string, std::string>> done;
   for (const auto& [key, leaving] : cluster.resources.rows()) {
-    if (!HasFlag(leaving.flags, kFlagEvacuateRsc)) continue;
+    if (!HasFlag(leaving.flags, kFlagEvacuate)) continue;
     if (const satproto::ResourceState* own = report(leaving.node_name, leaving.rd_name)) {
       if (own->in_use) continue;
     }
     int replacements = 0;
     bool ready = true;
     for (const Resource* r : cluster.ResourcesOf(leaving.rd_name)) {
-      if (r->diskless() || HasFlag(r->flags, kFlagEvacuateRsc)) continue;
+      if (r->diskless() || HasFlag(r->flags, kFlagEvacuate)) continue;
       ++replacements;
       const satproto::ResourceState* st = report(r->node_name, r->rd_name);
       ready = ready && st && !st->volumes.empty() &&
@@ -149,17 +149,6 @@ void Controller::CheckEvacuations() {
   }
 }
 
-namespace {
-
-double PropNumber(const std::vector<PropsLevel>& chain, const char* key, double fallback) {
-  std::optional<std::string> v = LookupProp(chain, key);
-  if (!v) return fallback;
-  char* end = nullptr;
-  double d = std::strtod(v->c_str(), &end);
-  return end && *end == '\0' && d >= 0 ? d : fallback;
-}
-
-}  // namespace
 
 void Controller::CheckAutoEvict() {
   using Clock = std::chrono::steady_clock;

@@ -49,10 +49,11 @@ satproto::DrbdOptions DrbdOptionsOf(const std::vector<PropsLevel>& chain) {
   // Rebuild speed (bench/rebuild.sh): DRBD's default of 100 sectors in flight
   // holds a resync to a few MiB/s; managed resources keep 10 MiB in flight
   // unless a property says otherwise (c-min-rate still yields to application I/O).
-  if (!out["peer-device"].count("c-fill-target") && !out["disk"].count("c-fill-target")) {
-    out["peer-device"]["c-fill-target"] = kManagedFillTargetSectors;
-  }
-  if (out["disk"].empty()) out.erase("disk");
+  auto sets = [&](const char* section) {
+    auto it = out.find(section);
+    return it != out.end() && it->second.count("c-fill-target") > 0;
+  };
+  if (!sets("peer-device") && !sets("disk")) out["peer-device"]["c-fill-target"] = kManagedFillTargetSectors;
   return out;
 }
 

@@ -49,12 +49,13 @@ inline constexpr const char kFlagDiskless[] = "DISKLESS";
 inline constexpr const char kFlagDrbdDiskless[] = "DRBD_DISKLESS";
 inline constexpr const char kFlagTieBreaker[] = "TIE_BREAKER";
 inline constexpr const char kFlagInactive[] = "INACTIVE";
-// On a resource: it is leaving its node (node evacuate) and is deleted once
-// its replacement is UpToDate. On a node: no new resources go there.
-inline constexpr const char kFlagEvacuateRsc[] = "EVACUATE";
+
+// Node and resource flag. On a node: no new resources go there. On a
+// resource: it is leaving its node (node evacuate) and is deleted once its
+// replacement is UpToDate.
+inline constexpr const char kFlagEvacuate[] = "EVACUATE";
 
 // Node flags.
-inline constexpr const char kFlagEvacuate[] = "EVACUATE";
 inline constexpr const char kFlagEvicted[] = "EVICTED";
 
 struct NetInterface {

@@ -162,6 +162,14 @@ std::optional<std::string> LookupProp(const std::vector<PropsLevel>& chain, std:
   return std::nullopt;
 }
 
+double PropNumber(const std::vector<PropsLevel>& chain, std::string_view key, double fallback) {
+  std::optional<std::string> v = LookupProp(chain, key);
+  if (!v) return fallback;
+  char* end = nullptr;
+  double d = std::strtod(v->c_str(), &end);
+  return end && *end == '\0' && d >= 0 ? d : fallback;
+}
+
 bool PropsMatch(const Props& props, const std::vector<std::string>& filters) {
   for (const auto& f : filters) {
     auto eq = f.find('=');

@@ -77,6 +77,8 @@ struct EffectiveProp {
 // REQUIRES: chain ordered from the strongest level to the weakest.
 std::map<std::string, EffectiveProp> EffectiveProps(const std::vector<PropsLevel>& chain);
 std::optional<std::string> LookupProp(const std::vector<PropsLevel>& chain, std::string_view key);
+// The effective value as a number >= 0, else `fallback` (unset or not a number).
+double PropNumber(const std::vector<PropsLevel>& chain, std::string_view key, double fallback);
 
 // Filter `props=` of list requests: "KEY" means the key exists, "KEY=VALUE"
 // means equal; several filters are ANDed.

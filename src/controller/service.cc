@@ -367,7 +367,7 @@ class Service::Op {
       hosting.insert(NameKey(r->node_name));
       if (r->tiebreaker()) {
         tiebreakers.push_back(*r);
-      } else if (HasFlag(r->flags, kFlagEvacuateRsc)) {
+      } else if (HasFlag(r->flags, kFlagEvacuate)) {
         // Leaving: its replacement is counted instead.
       } else if (r->diskless()) {
         ++diskless_user;
@@ -682,7 +682,7 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
     std::set<std::string> keep;
     // New diskful replicas first, each where the group's filter allows.
     for (const Resource& old : on_node) {
-      if (old.diskless() || HasFlag(old.flags, kFlagEvacuateRsc)) continue;
+      if (old.diskless() || HasFlag(old.flags, kFlagEvacuate)) continue;
       const ResourceDefinition* rd_ptr = cluster_->FindRd(old.rd_name);
       if (!rd_ptr) continue;
       const ResourceDefinition rd = *rd_ptr;
@@ -695,15 +695,12 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
         int remaining = 0;
         for (const Resource* r : cluster_->ResourcesOf(rd.name)) {
           if (!NameEquals(r->node_name, display) && !r->diskless() &&
-              !HasFlag(r->flags, kFlagEvacuateRsc))
+              !HasFlag(r->flags, kFlagEvacuate))
             ++remaining;
         }
-        int min_count = filter.place_count.value_or(kDefaultPlaceCount);
-        if (auto v = LookupProp(cluster_->RdChain(rd), prop::kAutoEvictMinReplicaCount)) {
-          char* end = nullptr;
-          long n = std::strtol(v->c_str(), &end, 10);
-          if (end && *end == '\0' && n >= 0) min_count = static_cast<int>(n);
-        }
+        int min_count = static_cast<int>(PropNumber(cluster_->RdChain(rd),
+                                                    prop::kAutoEvictMinReplicaCount,
+                                                    filter.place_count.value_or(kDefaultPlaceCount)));
         if (remaining >= min_count) {
           op.Ok(kModified,
                 "Resource " + Q(rd.name) + " keeps " + std::to_string(remaining) +
@@ -764,9 +761,9 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
     for (const Resource& r : on_node) {
       if (keep.count(NameKey(r.rd_name))) continue;
       if (!evict && !r.diskless()) {
-        if (HasFlag(r.flags, kFlagEvacuateRsc)) continue;
+        if (HasFlag(r.flags, kFlagEvacuate)) continue;
         Resource leaving = r;
-        SetFlag(&leaving.flags, kFlagEvacuateRsc, true);
+        SetFlag(&leaving.flags, kFlagEvacuate, true);
         op.PutResource(leaving);
         op.Ok(kModified,
               "Resource " + Q(r.rd_name) + " on evacuated node " + Q(display) +
@@ -793,7 +790,7 @@ ApiCallRcList Service::FinishEvacuation(const std::string& rd, const std::string
   op.Ref("RscDfn", rd);
   op.Ref("Node", node);
   const Resource* r = cluster_->FindResource(rd, node);
-  if (!r || !HasFlag(r->flags, kFlagEvacuateRsc)) {
+  if (!r || !HasFlag(r->flags, kFlagEvacuate)) {
     op.Ok(kModified, "Resource " + Q(rd) + " on node " + Q(node) + " is not evacuating.");
     return op.Finish();
   }

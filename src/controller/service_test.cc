@@ -46,7 +46,7 @@ class ServiceTest : public testing::ControllerTest {
   void FinishEvacuations() {
     std::vector<std::pair<std::string, std::string>> leaving;
     for (const auto& [k, r] : cluster_->resources.rows()) {
-      if (HasFlag(r.flags, kFlagEvacuateRsc)) leaving.emplace_back(r.rd_name, r.node_name);
+      if (HasFlag(r.flags, kFlagEvacuate)) leaving.emplace_back(r.rd_name, r.node_name);
     }
     for (const auto& [rd, node] : leaving) ExpectOk(service_->FinishEvacuation(rd, node));
   }
@@ -489,7 +489,7 @@ TEST_F(ServiceTest, EvacuateMovesDiskfulReplicasAndExcludesTheNode) {
   // keeps two copies while it syncs.
   const Resource* leaving = cluster_->FindResource("r1", "a");
   ASSERT_NE(leaving, nullptr) << Describe(r);
-  EXPECT_TRUE(HasFlag(leaving->flags, kFlagEvacuateRsc));
+  EXPECT_TRUE(HasFlag(leaving->flags, kFlagEvacuate));
   auto diskful = ResourceNodes("r1", false);
   ASSERT_EQ(diskful.size(), 3u) << Describe(r);
   EXPECT_EQ(std::count(diskful.begin(), diskful.end(), "b"), 1);

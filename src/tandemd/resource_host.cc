@@ -174,6 +174,22 @@ ResourceHost::ResourceHost(asio::io_context& ctx, io::Uring* uring, ResourceSpec
 
 ResourceHost::~ResourceHost() { Close(); }
 
+namespace {
+
+// The transport's view of the spec's other nodes.
+Result<std::vector<io::TransportPeer>> PeersOf(const ResourceSpec& spec) {
+  std::vector<io::TransportPeer> peers;
+  for (const NodeSpec& n : spec.nodes) {
+    if (n.id == spec.node_id) continue;
+    Result<asio::ip::tcp::endpoint> a = io::ParseEndpoint(n.address);
+    if (!a.ok()) return Error{a.code(), "node " + n.name + ": " + a.error().message};
+    peers.push_back({n.id, *a});
+  }
+  return peers;
+}
+
+}  // namespace
+
 Result<bool> ResourceHost::Open() {
   std::vector<std::unique_ptr<Volume>> vols;
   for (const VolumeSpec& vs : spec_.volumes) {
@@ -201,12 +217,9 @@ Result<bool> ResourceHost::Open() {
   t.listen = *listen;
   t.ping_int = std::chrono::milliseconds(spec_.options.ping_int / engine::kMs);
   t.ping_timeout = std::chrono::milliseconds(spec_.options.ping_timeout / engine::kMs);
-  for (const NodeSpec& n : spec_.nodes) {
-    if (n.id == spec_.node_id) continue;
-    Result<asio::ip::tcp::endpoint> a = io::ParseEndpoint(n.address);
-    if (!a.ok()) return Error{a.code(), "node " + n.name + ": " + a.error().message};
-    t.peers.push_back({n.id, *a});
-  }
+  Result<std::vector<io::TransportPeer>> peers = PeersOf(spec_);
+  if (!peers.ok()) return peers.error();
+  t.peers = std::move(peers).value();
   auto transport = std::make_unique<io::Transport>(ctx_, std::move(t), this);
   if (auto r = transport->Start(); !r.ok()) return r.error();
   volumes_ = std::move(vols);
@@ -506,16 +519,11 @@ void ResourceHost::Adjust(const ResourceSpec& s, AdminCallback done) {
   }
   if (s.nodes == spec_.nodes) return AdjustOptions(s, std::move(done));
   // A changed node set: peers join and leave without disturbing I/O.
-  std::vector<io::TransportPeer> peers;
-  for (const NodeSpec& n : s.nodes) {
-    if (n.id == s.node_id) continue;
-    Result<asio::ip::tcp::endpoint> a = io::ParseEndpoint(n.address);
-    if (!a.ok()) return done(Done(SsCode::kInvalidArgument, "node " + n.name + ": " + a.error().message));
-    peers.push_back({n.id, *a});
-  }
+  Result<std::vector<io::TransportPeer>> peers = PeersOf(s);
+  if (!peers.ok()) return done(Done(SsCode::kInvalidArgument, peers.error().message));
   std::vector<engine::NodeConfig> nodes = s.ToEngineConfig().nodes;
   Admin([nodes](engine::Resource& r, uint64_t c) { r.Reconfigure(c, nodes); },
-        [this, s, peers, done](const AdminDone& d) {
+        [this, s, peers = std::move(peers).value(), done](const AdminDone& d) {
           if (!d.ok()) return done(d);
           for (const io::TransportPeer& p : peers) transport_->SetPeer(p);
           spec_.nodes = s.nodes;
