@@ -16,11 +16,6 @@ namespace {
 // receiver to answer with its own (both then decide from the same pair).
 constexpr uint32_t kUuidFlagHandshake = 1u << 14;
 
-std::string Fmt(const char* fmt, auto... args) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, fmt, args...);
-  return buf;
-}
 }  // namespace
 
 // --- dispatch ----------------------------------------------------------------
@@ -972,10 +967,13 @@ void ResourceImpl::ApplyTwopcCommit(const Twopc& t, uint64_t primary) {
         // The new area is synced from the Primary (or the initiator).
         bool source = role_ == Role::kPrimary || (t.initiator == self_ && !AnyPrimaryPeer());
         if (source && t.param > old) {
+          // Also towards diskful peers that are away: they resync the new
+          // part when they come back grown.
           for (int q = 0; q < kMaxNodes; ++q) {
-            if (!IsDiskfulPeer(q) || peers_[q].conn != ConnState::kConnected) continue;
+            if (!IsDiskfulPeer(q)) continue;
             MarkOutOfSync(vol, q, old, t.param - old);
-            StartBitmapExchange(q, vol, BitmapPrep::kUse, -1, false);
+            if (peers_[q].conn == ConnState::kConnected)
+              StartBitmapExchange(q, vol, BitmapPrep::kUse, -1, false);
           }
         }
       }

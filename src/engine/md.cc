@@ -97,10 +97,11 @@ bool ResourceImpl::LoadMetadata(int vol, ByteSpan md, std::string* why) {
   return true;
 }
 
-void ResourceImpl::WriteMd(int vol, uint64_t offset, Bytes data, std::function<void()> then) {
+void ResourceImpl::WriteMd(int vol, uint64_t offset, Bytes data, std::function<void()> then,
+                           DiskArea area) {
   DiskIo io;
   io.vnr = volumes_[vol].vnr;
-  io.area = DiskArea::kMeta;
+  io.area = area;
   io.op = DiskOp::kWrite;
   io.offset = offset;
   io.length = static_cast<uint32_t>(data.size());
@@ -135,6 +136,12 @@ void ResourceImpl::WriteSuperblock(int vol, std::function<void()> then) {
     if (then) then();
     return;
   }
+  if (v.grow && v.grow->writing) {
+    v.grow_held.push_back([this, vol, then = std::move(then)]() mutable {
+      WriteSuperblock(vol, std::move(then));
+    });
+    return;
+  }
   if (v.sb_writing) {
     v.sb_dirty_again = true;
     if (then) v.sb_next_waiters.push_back(std::move(then));
@@ -142,6 +149,7 @@ void ResourceImpl::WriteSuperblock(int vol, std::function<void()> then) {
   }
   v.sb_writing = true;
   if (then) v.sb_waiters.push_back(std::move(then));
+  v.sb_submitted = v.sb;
   WriteMd(vol, 0, EncodeSuperblock(v.sb), [this, vol] {
     Volume& vv = volumes_[vol];
     vv.sb_writing = false;
@@ -170,6 +178,12 @@ void ResourceImpl::MarkPageDirty(int vol, int slot, uint64_t bit_first, uint64_t
 
 void ResourceImpl::WriteDirtyBitmapPages(int vol, std::function<void()> then) {
   Volume& v = volumes_[vol];
+  if (v.attached && v.grow && v.grow->writing) {
+    v.grow_held.push_back([this, vol, then = std::move(then)]() mutable {
+      WriteDirtyBitmapPages(vol, std::move(then));
+    });
+    return;
+  }
   auto left = std::make_shared<int>(1);
   auto done = [left, then = std::move(then)] {
     if (--*left == 0 && then) then();
@@ -258,6 +272,12 @@ void ResourceImpl::AlEnd(int vol, uint64_t offset, uint64_t length) {
 // bitmap pages first, then the transaction with FUA; then the waiting writes go.
 void ResourceImpl::AlWriteNext(int vol) {
   Volume& v = volumes_[vol];
+  if (v.grow && v.attached) {
+    // New transactions wait for the relocation; it starts once the one in
+    // flight has completed (metadata-format.md §9 step 1).
+    if (!v.grow->writing && !v.al_writing) GrowRelocate(vol);
+    return;
+  }
   if (v.al_writing || v.al_want.empty() || !v.attached) return;
   AlTransaction tr;
   std::vector<uint32_t> still_wanted;
@@ -534,6 +554,154 @@ void ResourceImpl::SetMdFlag(int vol, uint32_t flag, bool on) {
   else
     v.sb.flags &= ~flag;
   if (before != v.sb.flags) WriteSuperblock(vol, nullptr);
+}
+
+// --- online grow: metadata relocation (metadata-format.md §9) ---------------------
+
+void ResourceImpl::Grow(uint64_t cookie, VolumeNr vnr, uint64_t new_backing) {
+  int vol = VolIndex(vnr);
+  if (vol < 0) return Done(cookie, SsCode::kInvalidArgument, Fmt("no volume %u", vnr.value()));
+  Volume& v = volumes_[vol];
+  if (!v.attached) return Done(cookie, SsCode::kNoLocalDisk, "grow needs an attached disk");
+  if (v.disk == DiskState::kAttaching || v.disk == DiskState::kDetaching)
+    return Done(cookie, SsCode::kInTransientState, "the disk is attaching or detaching");
+  if (v.grow) return Done(cookie, SsCode::kInTransientState, "a grow is in progress");
+  if (new_backing == v.backing_bytes) return Done(cookie, SsCode::kNothingToDo);
+  if (new_backing < v.backing_bytes)
+    return Done(cookie, SsCode::kShrink, "a backing device cannot shrink online");
+  Result<MdLayout> l =
+      ComputeLayout(new_backing, v.sb.max_peers, v.sb.al_ring_slots, v.internal_md);
+  if (!l.ok()) return Done(cookie, SsCode::kInvalidArgument, "grow: " + l.error().message);
+  if (v.internal_md && l->usable_bytes < v.backing_bytes) {
+    Result<uint64_t> min = GrowBackingBytes(v.backing_bytes, v.backing_bytes, v.sb.max_peers,
+                                            v.sb.al_ring_slots, true);
+    return Done(cookie, SsCode::kInvalidArgument,
+                Fmt("the new metadata area would overlap the current one: grow the backing "
+                    "device to at least %llu bytes",
+                    static_cast<unsigned long long>(min.ok() ? *min : 0)));
+  }
+  Volume::Grow g;
+  g.cookie = cookie;
+  g.backing_bytes = new_backing;
+  g.layout = *l;
+  v.grow = g;
+  EmitEvent(Fmt("grow volume:%u backing:%llu relocating metadata", v.vnr.value(),
+                static_cast<unsigned long long>(new_backing)));
+  if (!v.al_writing) GrowRelocate(vol);
+  AfterInput();
+}
+
+void ResourceImpl::GrowRelocate(int vol) {
+  Volume& v = volumes_[vol];
+  Volume::Grow& g = *v.grow;
+  const MdLayout& l = g.layout;
+  g.writing = true;
+  for (Bitmap& bm : v.bitmaps) bm.Resize(l.bm_bits);
+  // The AL ring: the current slots as contexts of fresh transactions.
+  Bytes ring(static_cast<size_t>(l.al_bytes), 0);
+  size_t cap = AlContextCapacity();
+  size_t n = (v.al_slots.size() + cap - 1) / cap;
+  for (size_t k = 0; k < n; ++k) {
+    AlTransaction tr;
+    tr.tr_number = v.al_tr_number++;
+    tr.context_start = static_cast<uint32_t>(k * cap);
+    size_t len = std::min(cap, v.al_slots.size() - k * cap);
+    tr.context.assign(v.al_slots.begin() + k * cap, v.al_slots.begin() + k * cap + len);
+    Bytes block = EncodeAlTransaction(tr);
+    std::copy(block.begin(), block.end(), ring.begin() + k * kMdBlock);
+  }
+  g.al_next_slot = static_cast<uint32_t>(n % v.sb.al_ring_slots);
+  // The new superblock carries what was last submitted to the current area:
+  // later changes of the in-memory superblock follow their own ordering and
+  // are written after the switch.
+  Superblock sb = v.sb_submitted;
+  sb.md_bytes = l.md_bytes;
+  sb.bm_offset = l.bm_offset;
+  sb.bm_slot_bytes = l.bm_slot_bytes;
+  std::vector<Bytes> slots;
+  for (const Bitmap& bm : v.bitmaps) {
+    Bytes b;
+    b.reserve(static_cast<size_t>(l.bm_slot_bytes));
+    ByteWriter w(&b);
+    const auto& words = bm.words();
+    for (uint64_t i = 0; i < l.bm_slot_bytes / 8; ++i) w.U64(i < words.size() ? words[i] : 0);
+    slots.push_back(std::move(b));
+  }
+  // Bits cleared in this snapshot stand for completed writes: those are made
+  // durable before the snapshot is.
+  FlushData(vol, [this, vol, ring = std::move(ring), slots = std::move(slots), sb]() mutable {
+    Volume& vv = volumes_[vol];
+    if (!vv.grow || !vv.attached) return;
+    const MdLayout& nl = vv.grow->layout;
+    auto left = std::make_shared<size_t>(1 + slots.size());
+    auto written = [this, vol, left, sb] {
+      if (--*left != 0) return;
+      Volume& v3 = volumes_[vol];
+      if (!v3.grow || !v3.attached) return;
+      // Everything else is durable: the superblock makes the new area valid.
+      WriteMd(vol, 0, EncodeSuperblock(sb), [this, vol] { GrowSwitch(vol); },
+              DiskArea::kMetaNext);
+    };
+    WriteMd(vol, nl.al_offset, std::move(ring), written, DiskArea::kMetaNext);
+    for (size_t s = 0; s < slots.size(); ++s)
+      WriteMd(vol, nl.bm_offset + s * nl.bm_slot_bytes, std::move(slots[s]), written,
+              DiskArea::kMetaNext);
+  });
+}
+
+void ResourceImpl::GrowSwitch(int vol) {
+  Volume& v = volumes_[vol];
+  if (!v.grow || !v.attached) return;  // failed meanwhile (AbortGrow answered)
+  Volume::Grow g = *v.grow;
+  v.grow.reset();
+  v.backing_bytes = g.backing_bytes;
+  v.usable_bytes = g.layout.usable_bytes;
+  v.al_next_slot_in_ring = g.al_next_slot;
+  v.al_context_cursor = 0;
+  v.sb.md_bytes = g.layout.md_bytes;
+  v.sb.bm_offset = g.layout.bm_offset;
+  v.sb.bm_slot_bytes = g.layout.bm_slot_bytes;
+  EmitEvent(Fmt("grow volume:%u backing:%llu usable:%llu done", v.vnr.value(),
+                static_cast<unsigned long long>(v.backing_bytes),
+                static_cast<unsigned long long>(v.usable_bytes)));
+  Done(g.cookie, SsCode::kSuccess);
+  for (int p = 0; p < kMaxNodes; ++p) {
+    if (!peers_[p].exists || peers_[p].conn != ConnState::kConnected) continue;
+    Sizes s;
+    s.vnr = v.vnr.value();
+    s.max_bytes = v.usable_bytes;
+    s.current_bytes = v.size_bytes;
+    Send(p, s);
+  }
+  // A resize agreed while this node was too small to follow it.
+  uint64_t agreed = v.size_bytes;
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (peers_[p].exists && peers_[p].conn == ConnState::kConnected &&
+        peers_[p].dev[vol].got_sizes)
+      agreed = std::max(agreed, peers_[p].dev[vol].peer_current_bytes);
+  if (agreed > v.size_bytes && agreed <= v.usable_bytes) {
+    v.size_bytes = agreed;
+    v.sb.effective_size_sectors = agreed / kSectorSize;
+    EmitEvent(Fmt("change device name:%s volume:%u size:%llu", cfg_.name.c_str(), v.vnr.value(),
+                  static_cast<unsigned long long>(agreed)));
+    WriteSuperblock(vol, nullptr);
+  }
+  auto held = std::move(v.grow_held);
+  v.grow_held.clear();
+  for (auto& f : held) f();
+  AlWriteNext(vol);
+  dirty_ = true;
+}
+
+void ResourceImpl::AbortGrow(int vol, const std::string& why) {
+  Volume& v = volumes_[vol];
+  if (!v.grow) return;
+  uint64_t cookie = v.grow->cookie;
+  v.grow.reset();
+  Done(cookie, SsCode::kNoLocalDisk, "grow: " + why);
+  auto held = std::move(v.grow_held);
+  v.grow_held.clear();
+  for (auto& f : held) f();
 }
 
 }  // namespace tandem::engine

@@ -189,6 +189,23 @@ Result<MdLayout> ComputeLayout(uint64_t backing_bytes, uint32_t max_peers, uint3
   return l;
 }
 
+Result<uint64_t> GrowBackingBytes(uint64_t old_backing, uint64_t want_usable, uint32_t max_peers,
+                                  uint32_t al_ring_slots, bool internal) {
+  Result<MdLayout> now = ComputeLayout(old_backing, max_peers, al_ring_slots, internal);
+  if (!now.ok()) return now.error();
+  if (now->usable_bytes >= want_usable) return old_backing;
+  uint64_t target = AlignUp(internal ? std::max(want_usable, old_backing) : want_usable, kMdBlock);
+  uint64_t b = target;
+  for (int round = 0; round < 8; ++round) {
+    Result<MdLayout> l = ComputeLayout(b, max_peers, al_ring_slots, internal);
+    if (l.ok() && l->usable_bytes >= target) return b;
+    // The area grows with the device: a few rounds converge.
+    b = target + (l.ok() ? l->md_bytes : now->md_bytes);
+  }
+  return MakeError(Errc::kInvalidArgument, "no backing size offers " + std::to_string(want_usable) +
+                                               " usable bytes");
+}
+
 Bytes EncodeSuperblock(const Superblock& sb) {
   Bytes out;
   out.reserve(kMdBlock);

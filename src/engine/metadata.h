@@ -93,6 +93,14 @@ struct MdLayout {
 Result<MdLayout> ComputeLayout(uint64_t backing_bytes, uint32_t max_peers, uint32_t al_ring_slots,
                                bool internal);
 
+// The smallest 4 KiB-aligned backing size an online grow from `old_backing`
+// may use to offer at least `want_usable` bytes (metadata-format.md §9): with
+// internal metadata the new area must lie past the old device end, so the
+// result also makes usable_bytes >= old_backing. Returns old_backing when it
+// already offers want_usable.
+Result<uint64_t> GrowBackingBytes(uint64_t old_backing, uint64_t want_usable, uint32_t max_peers,
+                                  uint32_t al_ring_slots, bool internal);
+
 // Exactly kMdBlock bytes, checksummed.
 Bytes EncodeSuperblock(const Superblock& sb);
 Result<Superblock> DecodeSuperblock(ByteSpan block);

@@ -10,14 +10,6 @@
 
 namespace tandem::engine {
 
-namespace {
-std::string Fmt(const char* fmt, auto... args) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, fmt, args...);
-  return buf;
-}
-}  // namespace
-
 // ---------------------------------------------------------------------------
 // construction and plumbing
 
@@ -724,6 +716,9 @@ void ResourceImpl::Resize(uint64_t cookie, VolumeNr vnr, uint64_t new_bytes) {
   if (vol < 0) return Done(cookie, SsCode::kInvalidArgument, Fmt("no volume %u", vnr.value()));
   Volume& v = volumes_[vol];
   uint64_t limit = v.attached ? v.usable_bytes : UINT64_MAX;
+  // What the peers said they allow; an explicit size is left to their votes
+  // (a peer that just grew may not have told us yet).
+  uint64_t peers_limit = UINT64_MAX;
   for (int p = 0; p < kMaxNodes; ++p) {
     if (!IsDiskfulPeer(p)) continue;
     const PeerDevice& d = peers_[p].dev[vol];
@@ -732,14 +727,17 @@ void ResourceImpl::Resize(uint64_t cookie, VolumeNr vnr, uint64_t new_bytes) {
           cookie, SsCode::kNotConnected,
           Fmt("resize needs every diskful peer connected; %s is not", peers_[p].name.c_str()));
     if (d.repl != ReplState::kEstablished) return Done(cookie, SsCode::kResizeResync);
-    limit = std::min(limit, d.peer_max_bytes);
+    peers_limit = std::min(peers_limit, d.peer_max_bytes);
   }
-  if (new_bytes == 0) new_bytes = limit;
+  if (new_bytes == 0) {
+    limit = std::min(limit, peers_limit);
+    new_bytes = limit;
+  }
   new_bytes &= ~(kBlockBytes - 1);
   if (new_bytes > limit)
     return Done(
         cookie, SsCode::kInvalidArgument,
-        Fmt("requested %llu bytes, the smallest backing allows %llu",
+        Fmt("requested %llu bytes, this node's backing allows %llu",
             static_cast<unsigned long long>(new_bytes), static_cast<unsigned long long>(limit)));
   if (new_bytes < v.size_bytes) return Done(cookie, SsCode::kShrink);
   if (new_bytes == v.size_bytes) return Done(cookie, SsCode::kNothingToDo);
@@ -933,6 +931,7 @@ void Resource::InvalidateRemote(uint64_t c, NodeId p, VolumeNr v) {
 }
 void Resource::Verify(uint64_t c, NodeId p, VolumeNr v) { impl_->Verify(c, p, v); }
 void Resource::Resize(uint64_t c, VolumeNr v, uint64_t n) { impl_->Resize(c, v, n); }
+void Resource::Grow(uint64_t c, VolumeNr v, uint64_t n) { impl_->Grow(c, v, n); }
 void Resource::SetOptions(uint64_t c, const Options& o) { impl_->SetOptions(c, o); }
 void Resource::Reconfigure(uint64_t c, const std::vector<NodeConfig>& n) {
   impl_->Reconfigure(c, n);

@@ -73,7 +73,9 @@ enum class IoStatus : uint8_t {
   kInvalid,     // EINVAL: out of range or misaligned
 };
 
-enum class DiskArea : uint8_t { kData, kMeta };
+// kMetaNext: the metadata area an online grow is writing (metadata-format.md
+// §9); offsets relative to its start. It becomes kMeta when Grow completes.
+enum class DiskArea : uint8_t { kData, kMeta, kMetaNext };
 enum class DiskOp : uint8_t { kRead, kWrite, kFlush, kTrim, kZeroes };
 
 struct SendMsg {
@@ -195,6 +197,11 @@ class Resource {
   void InvalidateRemote(uint64_t cookie, NodeId peer, VolumeNr vnr);
   void Verify(uint64_t cookie, NodeId peer, VolumeNr vnr);
   void Resize(uint64_t cookie, VolumeNr vnr, uint64_t new_bytes);  // 0: largest possible
+  // The host made this volume's backing device larger (new_backing_bytes in
+  // all): the engine relocates its metadata into the area the host addresses
+  // as kMetaNext (metadata-format.md §9) and completes when it is the metadata
+  // area. The usable size grows; the agreed size only with Resize.
+  void Grow(uint64_t cookie, VolumeNr vnr, uint64_t new_backing_bytes);
   void SetOptions(uint64_t cookie, const Options& options);        // adjust
   // A changed node set (adjust): peers no longer listed are disconnected and
   // forgotten (their bitmap slots freed); new peers are added StandAlone

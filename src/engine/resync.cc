@@ -11,11 +11,6 @@
 namespace tandem::engine {
 
 namespace {
-std::string Fmt(const char* fmt, auto... args) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, fmt, args...);
-  return buf;
-}
 constexpr uint64_t kMaxRequestsPerStep = 2048;
 constexpr uint64_t kVerifyPerStep = 512;
 }  // namespace
@@ -89,13 +84,23 @@ void ResourceImpl::OnBitmap(int p, const BitmapMsg& m) {
   Volume& v = volumes_[vol];
   int slot = SlotOf(v, p);
   if (!v.attached || slot < 0) return;
-  auto bm = Bitmap::DecodeCompact(m.encoded, v.bitmaps[slot].size());
-  if (!bm.ok() || m.bits != v.bitmaps[slot].size()) {
-    EmitEvent("bad bitmap from " + peers_[p].name + ": " +
-              (bm.ok() ? "size mismatch" : bm.error().message));
+  // The peer's bitmap covers its own backing device, which may be smaller or
+  // larger than ours (a grow that one side has done): only the common part
+  // means anything to both.
+  constexpr uint64_t kMaxPeerBits = uint64_t{1} << 33;  // a 32 TiB backing device
+  if (m.bits == 0 || m.bits > kMaxPeerBits) {
+    EmitEvent(Fmt("bad bitmap from %s: %llu bits", peers_[p].name.c_str(),
+                  static_cast<unsigned long long>(m.bits)));
     DropConn(p, ConnState::kProtocolError);
     return;
   }
+  auto bm = Bitmap::DecodeCompact(m.encoded, m.bits);
+  if (!bm.ok()) {
+    EmitEvent("bad bitmap from " + peers_[p].name + ": " + bm.error().message);
+    DropConn(p, ConnState::kProtocolError);
+    return;
+  }
+  if (bm->size() != v.bitmaps[slot].size()) bm->Resize(v.bitmaps[slot].size());
   uint64_t before = v.bitmaps[slot].Count();
   v.bitmaps[slot].Or(*bm);
   if (v.bitmaps[slot].Count() != before) MarkPageDirty(vol, slot, 0, v.bitmaps[slot].size());

@@ -819,6 +819,7 @@ void ResourceImpl::OnLocalDiskError(int vol) {
   if (!v.attached) return;
   EmitEvent("local disk I/O error: detaching volume " + std::to_string(v.vnr.value()));
   v.attached = false;
+  AbortGrow(vol, "local disk I/O error");
   SetDisk(vol, DiskState::kFailed);
   // Requests completed below must see quorum as it is without this disk.
   UpdateQuorum();

@@ -16,7 +16,7 @@ ClusterOptions DefaultClusterOptions() { return ClusterOptions{}; }
 HistoryOptions HistoryOptionsFor(const ClusterOptions& options) {
   HistoryOptions h;
   h.volumes = options.volumes;
-  h.blocks_per_volume = options.volume_bytes / kAppBlock;
+  h.blocks_per_volume = std::max(options.volume_bytes, options.max_volume_bytes) / kAppBlock;
   h.fua_is_durable = options.options.protocol == engine::WireProtocol::kC;
   h.ack_raises_floor = h.fua_is_durable;
   for (int i = 0; i < options.nodes; ++i) h.node_names.push_back(NodeNameFor(i));

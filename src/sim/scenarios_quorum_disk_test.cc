@@ -1205,6 +1205,158 @@ TEST(QuorumDiskScenario, S39_ResizeGrowsAndSyncsNewArea) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// Online grow (metadata-format.md §9, docs/architecture.md "Online grow"):
+// every node's backing device grows while alpha keeps writing; each node
+// relocates its metadata, and the resize agreed afterwards syncs the new part.
+
+engine::Superblock SuperblockOnDisk(SimHarness& h, NodeId n) {
+  const Bytes& md = h.cluster.disk(n, kVol0)->Contents(DiskArea::kMeta);
+  auto sb = engine::DecodeSuperblock(md);
+  return sb.ok() ? *sb : engine::Superblock{};
+}
+
+uint64_t MdBytesFor(SimHarness& h, NodeId n, uint64_t data_bytes) {
+  engine::Superblock sb = SuperblockOnDisk(h, n);
+  auto l = engine::ComputeLayout(data_bytes, sb.max_peers, sb.al_ring_slots, false);
+  return l.ok() ? l->md_bytes : 0;
+}
+
+TEST(QuorumDiskScenario, G1_OnlineGrowRelocatesMetadataWhileThePrimaryWrites) {
+  ClusterOptions o = Cluster(3);
+  o.volume_bytes = 4 * kMiB;
+  o.max_volume_bytes = 260 * kMiB;  // past 128 MiB the bitmap needs a second page
+  SimHarness h(6101, o);
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  const uint64_t old_md = SuperblockOnDisk(h, kAlpha).md_bytes;
+  const uint64_t grown = o.max_volume_bytes;
+
+  std::vector<PendingWrite> during;
+  auto grow = [&](NodeId n) {
+    auto result = std::make_shared<std::optional<AdminDone>>();
+    h.cluster.StartGrow(n, kVol0, grown, [result](const AdminDone& d) { *result = d; });
+    EXPECT_TRUE(WaitFor(h, [&] {
+      // Writes all over the old area, so AL transactions and bitmap pages
+      // are wanted while the metadata moves.
+      if (during.size() < 400)
+        during.push_back(SubmitWrite(h, kAlpha, (during.size() * 131) % 1024));
+      return result->has_value();
+    })) << Dump(h);
+    return result->value_or(AdminDone{0, engine::SsCode::kTimeout, "no answer"});
+  };
+  for (NodeId n : {kAlpha, kBravo}) {
+    AdminDone d = grow(n);
+    ASSERT_TRUE(d.ok()) << h.cluster.name(n) << ": " << d.message << Dump(h);
+  }
+  EXPECT_EQ(SizeOf(h, kAlpha), 4 * kMiB) << "a grow alone changes no agreed size" << Dump(h);
+  AdminDone early =
+      h.cluster.AdminSync(kAlpha, "resize", [&](Resource& r, uint64_t c) { r.Resize(c, kVol0, grown); });
+  EXPECT_FALSE(early.ok()) << "charlie's backing is still small" << Dump(h);
+  EXPECT_EQ(SizeOf(h, kBravo), 4 * kMiB) << Dump(h);
+  AdminDone d = grow(kCharlie);
+  ASSERT_TRUE(d.ok()) << d.message << Dump(h);
+  for (NodeId n : h.cluster.all()) {
+    engine::Superblock sb = SuperblockOnDisk(h, n);
+    EXPECT_EQ(sb.md_bytes, MdBytesFor(h, n, grown)) << h.cluster.name(n) << " uses the new layout";
+    EXPECT_GT(sb.md_bytes, old_md);
+    EXPECT_EQ(EventsInOrder(EventsOf(h, n), {"grow volume:0", "grow volume:0 backing:"}), true)
+        << Dump(h);
+  }
+  // At once: charlie's new size may still be on its way to alpha.
+  d = h.cluster.AdminSync(kAlpha, "resize",
+                          [&](Resource& r, uint64_t c) { r.Resize(c, kVol0, grown); });
+  ASSERT_EQ(d.code, engine::SsCode::kSuccess) << d.message << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    for (NodeId n : h.cluster.all())
+      if (SizeOf(h, n) != grown) return false;
+    return true;
+  })) << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return std::all_of(during.begin(), during.end(), [](const PendingWrite& w) { return w.done(); });
+  })) << Dump(h);
+  for (const PendingWrite& w : during) EXPECT_EQ(w.status(), IoStatus::kOk) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, grown / kAppBlock - 1).ok()) << "the last block of the new part";
+  ASSERT_TRUE(h.Write(kAlpha, 200 * kMiB / kAppBlock).ok()) << Dump(h);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  for (NodeId n : {kBravo, kCharlie})
+    EXPECT_EQ(PeerDev(h, n, kAlpha).resync_total_bytes, grown - 4 * kMiB)
+        << h.cluster.name(n) << " resyncs exactly the new part" << Dump(h);
+  // A restart reads the relocated metadata.
+  h.Crash(kBravo);
+  ASSERT_TRUE(h.cluster.Restart(kBravo).ok()) << Dump(h);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  EXPECT_EQ(SizeOf(h, kBravo), grown) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
+// A node that crashes at any moment of its grow comes back with one valid
+// metadata area, the old or the new, and loses nothing: the crash hits
+// bravo (Secondary) or alpha (the writing Primary) at 40 points in time.
+TEST(QuorumDiskScenario, G2_CrashDuringGrowKeepsOneValidMetadataArea) {
+  int kept_old = 0, kept_new = 0;
+  for (int i = 0; i < 40; ++i) {
+    ClusterOptions o = Cluster(2);
+    o.volume_bytes = 4 * kMiB;
+    o.max_volume_bytes = 8 * kMiB;
+    SimHarness h(6200 + i, o);
+    ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+    ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+    NodeId victim = i % 2 ? kAlpha : kBravo;
+    std::vector<PendingWrite> during;
+    for (int k = 0; k < 32; ++k) during.push_back(SubmitWrite(h, kAlpha, (k * 37) % 1024));
+    h.cluster.StartGrow(victim, kVol0, 8 * kMiB, nullptr);
+    const Time at = h.sim.now() + (i / 2) * 60 * kUs;
+    h.cluster.RunUntil([&] { return h.sim.now() >= at; }, 1 * kSec, 10 * kUs);
+    h.Crash(victim);
+    ASSERT_TRUE(h.cluster.Restart(victim).ok()) << "crash " << i << Dump(h);
+    uint64_t data = h.cluster.disk(victim, kVol0)->size(DiskArea::kData);
+    ASSERT_TRUE(data == 4 * kMiB || data == 8 * kMiB) << data;
+    EXPECT_EQ(SuperblockOnDisk(h, victim).md_bytes, MdBytesFor(h, victim, data))
+        << "crash " << i << ": the metadata describes the disk it is on" << Dump(h);
+    (data == 4 * kMiB ? kept_old : kept_new)++;
+    ASSERT_TRUE(WaitFor(h, [&] {
+      return std::all_of(during.begin(), during.end(), [](const PendingWrite& w) { return w.done(); });
+    })) << Dump(h);
+    if (victim == kAlpha) {
+      // Promoted again once reconnected (alone, without quorum, it would
+      // split the brain).
+      ASSERT_TRUE(h.WaitHealthy()) << "crash " << i << Dump(h);
+      ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+    }
+    for (int k = 0; k < 16; ++k) ASSERT_TRUE(h.Write(kAlpha, (k * 53) % 1024).ok()) << Dump(h);
+    ASSERT_TRUE(h.WaitHealthy()) << "crash " << i << Dump(h);
+    h.FinalChecks();
+    ASSERT_FALSE(h.cluster.failed()) << "crash " << i << Dump(h);
+  }
+  EXPECT_GT(kept_old, 0) << "some crashes came before the new superblock";
+  EXPECT_GT(kept_new, 0) << "some after";
+}
+
+// Grow refusals change nothing.
+TEST(QuorumDiskScenario, G3_BadGrowsAreRefused) {
+  ClusterOptions o = Cluster(2);
+  o.max_volume_bytes = 8 * kMiB;
+  SimHarness h(6301, o);
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  const engine::Superblock before = SuperblockOnDisk(h, kBravo);
+  AdminDone d = h.cluster.Grow(kBravo, kVol0, 2 * kMiB);
+  EXPECT_EQ(d.code, engine::SsCode::kShrink) << d.message;
+  d = h.cluster.Grow(kBravo, kVol0, o.volume_bytes);
+  EXPECT_EQ(d.code, engine::SsCode::kNothingToDo) << d.message;
+  EXPECT_EQ(h.cluster.disk(kBravo, kVol0)->size(DiskArea::kData), o.volume_bytes);
+  EXPECT_EQ(SuperblockOnDisk(h, kBravo).md_bytes, before.md_bytes);
+  ASSERT_TRUE(h.cluster.Detach(kBravo, kVol0).ok()) << Dump(h);
+  d = h.cluster.Grow(kBravo, kVol0, 8 * kMiB);
+  EXPECT_EQ(d.code, engine::SsCode::kNoLocalDisk) << d.message;
+  EXPECT_EQ(h.cluster.disk(kBravo, kVol0)->size(DiskArea::kData), o.volume_bytes)
+      << "a refused grow leaves the disk as it was";
+  ASSERT_TRUE(h.cluster.Attach(kBravo, kVol0).ok()) << Dump(h);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // =====================================================================================
 // Membership changes: adjust with a new node set (Resource::Reconfigure)
 // =====================================================================================

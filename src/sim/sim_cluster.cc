@@ -327,14 +327,65 @@ void SimCluster::StartAttach(NodeId n, VolumeNr vnr, AdminCallback done) {
     });
     return;
   }
-  uint64_t bytes = options_.volume_bytes;
   Admin(
       n, "attach v" + std::to_string(vnr.value()),
-      [d, vnr, bytes](Resource& r, uint64_t c) {
+      [d, vnr](Resource& r, uint64_t c) {
+        if (d->growing()) {
+          const Bytes& next = d->Contents(engine::DiskArea::kMetaNext);
+          bool valid = next.size() >= engine::kMdBlock &&
+                       engine::DecodeSuperblock(ByteSpan(next.data(), engine::kMdBlock)).ok();
+          if (valid) {
+            d->CommitGrow();
+          } else {
+            d->AbandonGrow();
+          }
+        }
         Bytes md = d->Contents(engine::DiskArea::kMeta);  // as read from the disk now
-        r.Attach(c, vnr, md, bytes, /*internal_md=*/false);
+        r.Attach(c, vnr, md, d->size(engine::DiskArea::kData), /*internal_md=*/false);
       },
       std::move(done));
+}
+
+void SimCluster::StartGrow(NodeId n, VolumeNr vnr, uint64_t data_bytes, AdminCallback done) {
+  SimDisk* d = disk(n, vnr);
+  std::string why;
+  Result<engine::MdLayout> layout = MakeError(Errc::kInvalidArgument, "no disk");
+  if (d && !d->growing()) {
+    const Bytes& md = d->Contents(engine::DiskArea::kMeta);
+    Result<engine::Superblock> sb = engine::DecodeSuperblock(md);
+    if (sb.ok())
+      layout = engine::ComputeLayout(data_bytes, sb->max_peers, sb->al_ring_slots, false);
+  }
+  if (!d || !layout.ok() || data_bytes <= d->size(engine::DiskArea::kData)) {
+    // Refusals come from the engine; the disk stays as it is.
+    Admin(
+        n, "grow v" + std::to_string(vnr.value()),
+        [vnr, data_bytes](Resource& r, uint64_t c) { r.Grow(c, vnr, data_bytes); },
+        std::move(done));
+    return;
+  }
+  d->BeginGrow(data_bytes, layout->md_bytes);
+  Admin(
+      n, "grow v" + std::to_string(vnr.value()) + " to " + std::to_string(data_bytes),
+      [vnr, data_bytes](Resource& r, uint64_t c) { r.Grow(c, vnr, data_bytes); },
+      [d, done = std::move(done)](const AdminDone& a) {
+        // Before the actions that follow: they address the new area.
+        if (d->growing()) {
+          if (a.code == engine::SsCode::kSuccess) {
+            d->CommitGrow();
+          } else if (a.code != engine::SsCode::kTimeout) {
+            d->AbandonGrow();
+          }
+        }
+        if (done) done(a);
+      });
+}
+
+AdminDone SimCluster::Grow(NodeId n, VolumeNr vnr, uint64_t data_bytes) {
+  auto result = std::make_shared<std::optional<AdminDone>>();
+  StartGrow(n, vnr, data_bytes, [result](const AdminDone& d) { *result = d; });
+  RunUntil([&] { return result->has_value(); }, 60 * kSec);
+  return result->has_value() ? **result : Failed(SsCode::kTimeout, "grow timed out");
 }
 
 AdminDone SimCluster::Attach(NodeId n, VolumeNr vnr) {

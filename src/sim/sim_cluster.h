@@ -45,6 +45,7 @@ struct ClusterOptions {
   std::vector<int> diskless;  // node ids that are intentionally diskless
   int volumes = 1;
   uint64_t volume_bytes = 4ull << 20;  // data area of each volume
+  uint64_t max_volume_bytes = 0;       // largest size Grow may reach (history range); 0: volume_bytes
   engine::Options options;             // every node's resource options
   // Per-node adjustments after the defaults (e.g. a different option on one node).
   std::function<void(engine::ResourceConfig*)> adjust;
@@ -139,7 +140,13 @@ class SimCluster : private NetEndpoint {
   engine::AdminDone OpenForWrite(NodeId n);
   void CloseWriter(NodeId n);
   // Attach with the metadata currently on the node's disk, as an async call.
+  // A grow that a crash interrupted is settled first, as tandemd does: the new
+  // metadata area is kept if its superblock is valid, else the disk is cut
+  // back to its old size.
   void StartAttach(NodeId n, VolumeNr vnr, AdminCallback done);
+  // Online grow of one node's backing device to `data_bytes` (Resource::Grow).
+  void StartGrow(NodeId n, VolumeNr vnr, uint64_t data_bytes, AdminCallback done);
+  engine::AdminDone Grow(NodeId n, VolumeNr vnr, uint64_t data_bytes);
 
   // --- network faults
   void Partition(NodeId a, NodeId b, bool silent = false);  // both directions

@@ -34,6 +34,7 @@ std::string SimDisk::Submit(const engine::DiskIo& io, Callback done) {
   uint64_t id = next_op_++;
   Op& op = ops_[id];
   op.io = io;
+  op.area = Index(io.area);
   op.done = std::move(done);
   if (!error.empty()) {
     op.fail = true;
@@ -59,7 +60,7 @@ void SimDisk::ScheduleCompletion(uint64_t op_id) {
 void SimDisk::CompleteOp(uint64_t op_id) {
   auto it = ops_.find(op_id);
   if (it == ops_.end()) return;
-  Area& a = area_[Index(it->second.io.area)];
+  Area& a = area_[it->second.area];
   if (a.frozen) {
     a.held.push_back(op_id);
     return;
@@ -151,7 +152,7 @@ void SimDisk::Crash() {
   for (auto& [id, op] : ops_) {
     const engine::DiskIo& io = op.io;
     if (op.fail || !IsWrite(io.op) || io.op == DiskOp::kFlush) continue;
-    Area& a = area_[Index(io.area)];
+    Area& a = area_[op.area];
     std::vector<bool> live(io.length / kSector, true);
     if (io.op == DiskOp::kWrite) {
       ApplyCrashOutcome(a.durable, io.offset, *io.data, std::move(live));
@@ -162,6 +163,44 @@ void SimDisk::Crash() {
   }
   ops_.clear();
   for (Area& a : area_) a.visible = a.durable;
+}
+
+void SimDisk::BeginGrow(uint64_t data_bytes, uint64_t next_md_bytes) {
+  TANDEM_CHECK(!growing_ && data_bytes >= area_[0].visible.size());
+  growing_ = true;
+  grow_old_data_bytes_ = area_[0].visible.size();
+  area_[0].visible.resize(data_bytes, 0);
+  area_[0].durable.resize(data_bytes, 0);
+  area_[2] = Area{};
+  area_[2].visible.assign(next_md_bytes, 0);
+  area_[2].durable = area_[2].visible;
+}
+
+void SimDisk::CommitGrow() {
+  TANDEM_CHECK(growing_);
+  growing_ = false;
+  area_[kRetired] = std::move(area_[1]);
+  for (auto& [id, op] : ops_)
+    if (op.area == 1) op.area = kRetired;
+  area_[1] = std::move(area_[2]);
+  area_[2] = Area{};
+}
+
+void SimDisk::AbandonGrow() {
+  TANDEM_CHECK(growing_);
+  growing_ = false;
+  for (auto it = ops_.begin(); it != ops_.end();)
+    it = it->second.area == 2 ? ops_.erase(it) : std::next(it);
+  area_[2] = Area{};
+  area_[0].visible.resize(grow_old_data_bytes_);
+  area_[0].durable.resize(grow_old_data_bytes_);
+  for (Unflushed& u : area_[0].unflushed)
+    if (u.offset + u.data.size() > grow_old_data_bytes_) {
+      // A write to the area that goes away: only its part below the end stays.
+      uint64_t keep = u.offset >= grow_old_data_bytes_ ? 0 : grow_old_data_bytes_ - u.offset;
+      u.data.resize(keep);
+      u.live.resize(keep / kSector);
+    }
 }
 
 void SimDisk::FailWrites(DiskArea area, int n) { area_[Index(area)].fail_writes = n; }

@@ -65,6 +65,17 @@ class SimDisk {
   // in-flight and held I/Os (their callbacks never run). Faults stay armed.
   void Crash();
 
+  // --- online grow (metadata-format.md §9): the data area grows to
+  // `data_bytes` (zeroes, durable) and an empty next metadata area of
+  // `next_md_bytes` appears (DiskArea::kMetaNext).
+  void BeginGrow(uint64_t data_bytes, uint64_t next_md_bytes);
+  bool growing() const { return growing_; }
+  // The next area becomes the metadata area. I/Os still in flight to the old
+  // one complete against it, as on a real device where it lies elsewhere.
+  void CommitGrow();
+  // The grow did not finish: the next area goes, the data area is cut back.
+  void AbandonGrow();
+
   // --- faults
   // n < 0: every I/O of the class until cleared; n > 0: the next n.
   void FailWrites(DiskArea area, int n);  // writes, trims, zeroes and flushes
@@ -110,9 +121,14 @@ class SimDisk {
     Callback done;
     bool fail = false;
     uint64_t flush_mark = 0;  // kFlush: unflushed writes with order < mark become durable
+    int area = 0;             // index into area_, fixed at submission
   };
 
-  static int Index(DiskArea area) { return area == DiskArea::kData ? 0 : 1; }
+  // kRetired: the metadata area a grow replaced, for I/Os still in flight.
+  static constexpr int kRetired = 3;
+  static int Index(DiskArea area) {
+    return area == DiskArea::kData ? 0 : area == DiskArea::kMeta ? 1 : 2;
+  }
   static bool IsWrite(DiskOp op) { return op != DiskOp::kRead; }
   void ScheduleCompletion(uint64_t op_id);
   void CompleteOp(uint64_t op_id);
@@ -124,7 +140,9 @@ class SimDisk {
 
   Simulation* sim_;
   SimDiskOptions options_;
-  Area area_[2];
+  Area area_[4];
+  bool growing_ = false;
+  uint64_t grow_old_data_bytes_ = 0;
   std::map<uint64_t, Op> ops_;  // submitted, not yet completed
   uint64_t next_op_ = 1;
   uint64_t next_order_ = 1;

@@ -10,12 +10,14 @@
 // nothing changes.
 #pragma once
 
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <list>
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -26,6 +28,13 @@
 #include "engine/uuid_compare.h"
 
 namespace tandem::engine {
+
+// printf-style formatting for event lines and messages (at most 511 bytes).
+inline std::string Fmt(const char* fmt, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
 
 inline constexpr uint64_t kBlockBytes = 4096;
 inline constexpr uint32_t kBlocksPerExtent = kAlExtentBytes / kBlockBytes;
@@ -95,6 +104,16 @@ struct Volume {
     bm.SetRange(0, data_bits);
   }
   std::vector<std::set<uint64_t>> dirty_pages;  // by slot: pages to write
+  // An online grow relocating the metadata (metadata-format.md §9).
+  struct Grow {
+    uint64_t cookie = 0;
+    uint64_t backing_bytes = 0;  // the new size
+    MdLayout layout;             // for the new size
+    bool writing = false;        // steps 2-4: nothing may reach the current area
+    uint32_t al_next_slot = 0;   // ring position after the relocated transactions
+  };
+  std::optional<Grow> grow;
+  std::vector<std::function<void()>> grow_held;  // metadata writes waiting for the switch
   bool new_uuid_pending = false;                // generate a new current UUID at the next write
   bool lost_disk = false;                       // detached on an I/O error while Primary
   bool unclean = false;  // attached after a crash; cleared by a completed resync
@@ -119,6 +138,7 @@ struct Volume {
   std::vector<uint32_t> al_pending;  // activated by the transaction in flight: not hot yet
   std::vector<std::function<void()>> al_waiters;  // run after the next transaction
   bool sb_writing = false;
+  Superblock sb_submitted;  // what the last superblock write carried
   bool sb_dirty_again = false;
   std::vector<std::function<void()>> sb_waiters;       // run when the write in flight is durable
   std::vector<std::function<void()>> sb_next_waiters;  // need the next superblock write
@@ -275,6 +295,7 @@ class ResourceImpl {
   void InvalidateRemote(uint64_t cookie, NodeId peer, VolumeNr vnr);
   void Verify(uint64_t cookie, NodeId peer, VolumeNr vnr);
   void Resize(uint64_t cookie, VolumeNr vnr, uint64_t new_bytes);
+  void Grow(uint64_t cookie, VolumeNr vnr, uint64_t new_backing_bytes);
   void SetOptions(uint64_t cookie, const Options& options);
   void Reconfigure(uint64_t cookie, const std::vector<NodeConfig>& nodes);
   void ForgetPeer(int p);
@@ -446,7 +467,12 @@ class ResourceImpl {
   void AlEnd(int vol, uint64_t offset, uint64_t length);
   void AlWriteNext(int vol);
   void AlInitRing(int vol, std::function<void()> then);
-  void WriteMd(int vol, uint64_t offset, Bytes data, std::function<void()> then);
+  void WriteMd(int vol, uint64_t offset, Bytes data, std::function<void()> then,
+               DiskArea area = DiskArea::kMeta);
+  // Online grow (metadata-format.md §9).
+  void GrowRelocate(int vol);
+  void GrowSwitch(int vol);
+  void AbortGrow(int vol, const std::string& why);
   // Makes every completed data write of the volume durable, then `then`.
   void FlushData(int vol, std::function<void()> then);
   bool BlocksBusy(int vol, uint64_t offset, uint64_t length) const;
