@@ -219,7 +219,7 @@ int RunTandemadm(int argc, char** argv) {
   int volume = -1;
   int max_peers = 0;
   std::string peer;
-  bool force = false, discard = false, clear_bitmap = false, now = false;
+  bool force = false, discard = false, clear_bitmap = false, now = false, preallocate = false;
   double timeout = 60;
   std::string size;
   std::string fkind, fmsg, fop;
@@ -262,7 +262,13 @@ int RunTandemadm(int argc, char** argv) {
       with_res(app.add_subcommand("invalidate-remote", "full resync to a peer"));
   invalidate_remote->add_option("--peer", peer);
   invalidate_remote->add_option("--volume", volume);
-  auto* resize = with_res(app.add_subcommand("resize", "grow online"));
+  auto* grow = with_res(app.add_subcommand(
+      "grow", "extend this node's backing file online and move the metadata to its end"));
+  grow->add_option("--size", size, "the usable size wanted (e.g. 2G)")->required();
+  grow->add_option("--volume", volume);
+  grow->add_flag("--preallocate", preallocate, "allocate the new part (default: sparse)");
+  auto* resize = with_res(app.add_subcommand(
+      "resize", "agree on a larger size with every node (after grow on each)"));
   resize->add_option("--size", size, "new size (e.g. 2G); default: the largest possible");
   resize->add_option("--volume", volume);
   auto* ncu = with_res(app.add_subcommand("new-current-uuid", "start a new data generation"));
@@ -383,7 +389,8 @@ int RunTandemadm(int argc, char** argv) {
   if (cmd == "wait-sync") return Wait(g, res, timeout, Synced, "the resync");
   if (cmd == "connect" && discard) req["discard_my_data"] = true;
   if (cmd == "new-current-uuid" && clear_bitmap) req["clear_bitmap"] = true;
-  if (cmd == "resize") {
+  if (cmd == "grow" && preallocate) req["preallocate"] = true;
+  if (cmd == "resize" || cmd == "grow") {
     if (!size.empty()) {
       Result<uint64_t> bytes = ParseSize(size);
       if (!bytes.ok()) return Fail(bytes.error().message, 2);

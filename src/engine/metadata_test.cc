@@ -687,3 +687,38 @@ TEST(BitmapPages, SlotsAreContiguousRegions) {
 
 }  // namespace
 }  // namespace tandem::engine
+
+namespace tandem::engine {
+namespace {
+
+// metadata-format.md §9: the grown backing offers what was asked and, with
+// internal metadata, puts the new area past the old end; it is the smallest
+// 4 KiB-aligned size that does.
+TEST(GrowBackingBytes, SmallestSizeThatOffersTheSizeAndDoesNotOverlap) {
+  for (bool internal : {true, false}) {
+    for (uint64_t old_backing : {64 * kMiB, 1 * kGiB + 4096, 100 * kGiB}) {
+      for (uint64_t want : {old_backing + 4096, old_backing + 1, 2 * old_backing, 3 * kTiB}) {
+        Result<uint64_t> b = GrowBackingBytes(old_backing, want, 3, 8, internal);
+        ASSERT_TRUE(b.ok()) << b.error().message;
+        EXPECT_EQ(*b % kMdBlock, 0u);
+        Result<MdLayout> l = ComputeLayout(*b, 3, 8, internal);
+        ASSERT_TRUE(l.ok());
+        EXPECT_GE(l->usable_bytes, want) << old_backing << " -> " << want;
+        if (internal) {
+          EXPECT_GE(l->usable_bytes, old_backing) << "the areas would overlap";
+        }
+        Result<MdLayout> smaller = ComputeLayout(*b - kMdBlock, 3, 8, internal);
+        EXPECT_TRUE(!smaller.ok() || smaller->usable_bytes < want ||
+                    (internal && smaller->usable_bytes < old_backing))
+            << "not the smallest: " << *b;
+      }
+    }
+  }
+  // Already large enough: nothing to grow.
+  Result<uint64_t> same = GrowBackingBytes(1 * kGiB, 512 * kMiB, 3, 8, true);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(*same, 1 * kGiB);
+}
+
+}  // namespace
+}  // namespace tandem::engine

@@ -153,4 +153,51 @@ Result<bool> BlockFile::WriteSync(uint64_t offset, ByteSpan data) {
   return true;
 }
 
+Result<bool> BlockFile::Resize(uint64_t new_size, bool preallocate) {
+  if (is_blkdev_) {
+    return Error{Errc::kUnsupported, path_ + " is a block device: its size is not ours to change"};
+  }
+  if (preallocate && new_size > size_) {
+    int err = posix_fallocate(fd_, static_cast<off_t>(size_), static_cast<off_t>(new_size - size_));
+    if (err != 0) return Error{Errc::kIoError, Errno(path_ + ": fallocate", err)};
+  }
+  if (ftruncate(fd_, static_cast<off_t>(new_size)) != 0) {
+    return Error{Errc::kIoError, Errno(path_ + ": ftruncate", errno)};
+  }
+  if (fsync(fd_) != 0) return Error{Errc::kIoError, Errno(path_ + ": fsync", errno)};
+  size_ = new_size;
+  return true;
+}
+
+namespace {
+void SyncDirOf(const std::string& path) {
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+}
+}  // namespace
+
+Result<bool> WriteFileAtomic(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{Errc::kIoError, Errno(tmp, errno)};
+  ssize_t n = write(fd, content.data(), content.size());
+  bool ok = n == static_cast<ssize_t>(content.size()) && fsync(fd) == 0;
+  int err = errno;
+  close(fd);
+  if (!ok) return Error{Errc::kIoError, Errno(tmp, err)};
+  if (rename(tmp.c_str(), path.c_str()) != 0) return Error{Errc::kIoError, Errno(path, errno)};
+  SyncDirOf(path);
+  return true;
+}
+
+Result<bool> RemoveFileDurably(const std::string& path) {
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return Error{Errc::kIoError, Errno(path, errno)};
+  SyncDirOf(path);
+  return true;
+}
+
 }  // namespace tandem::io

@@ -48,6 +48,9 @@ class BlockFile {
   // Synchronous helpers for create-md and start-up (before the loop runs).
   [[nodiscard]] Result<Bytes> ReadSync(uint64_t offset, uint64_t len);
   [[nodiscard]] Result<bool> WriteSync(uint64_t offset, ByteSpan data);
+  // Makes a regular file `new_size` bytes long, durably: the new part
+  // allocated when `preallocate`, sparse otherwise. A block device cannot.
+  [[nodiscard]] Result<bool> Resize(uint64_t new_size, bool preallocate);
 
  private:
   void Fallocate(int mode, uint64_t offset, uint64_t len, bool fallback_zero_write, Done done);
@@ -62,5 +65,11 @@ class BlockFile {
 
 // Size of a file or block device at `path`.
 Result<uint64_t> FileSize(const std::string& path);
+
+// Writes `content` to `path` through a temporary file and a rename, durably
+// (file and directory synced).
+Result<bool> WriteFileAtomic(const std::string& path, const std::string& content);
+// Removes `path` and syncs its directory; a missing file is no error.
+Result<bool> RemoveFileDurably(const std::string& path);
 
 }  // namespace tandem::io

@@ -70,24 +70,6 @@ int64_t Int(const json::object& o, const char* k) {
   return -2;
 }
 
-Result<bool> WriteFileAtomic(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error{Errc::kIoError, tmp + ": " + strerror(errno)};
-  ssize_t n = write(fd, content.data(), content.size());
-  bool ok = n == static_cast<ssize_t>(content.size()) && fsync(fd) == 0;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    return Error{Errc::kIoError, path + ": " + strerror(errno)};
-  }
-  int dfd = open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return true;
-}
-
 }  // namespace
 
 // --- paths ----------------------------------------------------------------------
@@ -246,7 +228,7 @@ Result<bool> Daemon::Start() {
   if (auto r = frontends_->Start(); !r.ok()) return r.error();
   if (!options_.pid_file.empty()) {
     std::string pid = std::to_string(getpid()) + "\n";
-    if (auto r = WriteFileAtomic(options_.pid_file, pid); !r.ok()) return r.error();
+    if (auto r = io::WriteFileAtomic(options_.pid_file, pid); !r.ok()) return r.error();
   }
   asio::co_spawn(ctx_, AcceptAdmin(), asio::detached);
   LoadPersisted();
@@ -312,7 +294,7 @@ void Daemon::Broadcast(const std::string& line) {
 }
 
 void Daemon::Persist(const ResourceSpec& spec) {
-  auto r = WriteFileAtomic(paths_.state_dir() + "/" + spec.name + ".json",
+  auto r = io::WriteFileAtomic(paths_.state_dir() + "/" + spec.name + ".json",
                            json::serialize(SpecToJson(spec)) + "\n");
   if (!r.ok()) Logf(LogLevel::kError, "tandemd: persisting {}: {}", spec.name, r.error().message);
 }
@@ -345,8 +327,8 @@ void Daemon::LoadPersisted() {
 
 void Daemon::BringUp(ResourceSpec spec, std::function<void(const AdminDone&)> done) {
   std::string name = spec.name;
-  auto host = std::make_unique<ResourceHost>(ctx_, &uring_, spec,
-                                             [this](const std::string& l) { Broadcast(l); });
+  auto host = std::make_unique<ResourceHost>(
+      ctx_, &uring_, spec, [this](const std::string& l) { Broadcast(l); }, paths_.state_dir());
   if (auto r = host->Open(); !r.ok()) {
     AdminDone d;
     d.code = SsCode::kInvalidArgument;
@@ -508,6 +490,11 @@ void Daemon::Handle(const json::object& req, Reply reply) {
     uint64_t bytes = size < 0 ? 0 : static_cast<uint64_t>(size);
     return h->Admin([vnr, bytes](engine::Resource& r, uint64_t c) { r.Resize(c, vnr, bytes); },
                     done);
+  }
+  if (cmd == "grow") {
+    int64_t size = Int(req, "size");
+    if (size <= 0) return reply(Err("'size' must be a byte count (the usable size wanted)"));
+    return h->Grow(vnr.value(), static_cast<uint64_t>(size), Bool(req, "preallocate"), done);
   }
   if (cmd == "new-current-uuid") {
     bool clear = Bool(req, "clear_bitmap");

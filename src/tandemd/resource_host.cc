@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <fstream>
 
 #include "common/check.h"
 #include "common/log.h"
@@ -163,11 +164,12 @@ class ResourceHost::VolumeExport : public BlockExport {
 // --- lifecycle ------------------------------------------------------------------
 
 ResourceHost::ResourceHost(asio::io_context& ctx, io::Uring* uring, ResourceSpec spec,
-                           EventSink events)
+                           EventSink events, std::string state_dir)
     : ctx_(ctx),
       uring_(uring),
       spec_(std::move(spec)),
       events_(std::move(events)),
+      state_dir_(std::move(state_dir)),
       epoch_(std::chrono::steady_clock::now()),
       timer_(ctx),
       alive_(std::make_shared<bool>(true)) {}
@@ -353,6 +355,8 @@ void ResourceHost::DoDiskIo(engine::DiskIo& io) {
   if (io.area == engine::DiskArea::kMeta) {
     if (v->meta) file = v->meta.get();
     offset += v->md.md_base;
+  } else if (io.area == engine::DiskArea::kMetaNext) {
+    offset += v->next_md.md_base;  // internal metadata only (Grow)
   }
   // Fault hooks: fail this class of I/O.
   int* fail = nullptr;
@@ -379,7 +383,7 @@ void ResourceHost::DoDiskIo(engine::DiskIo& io) {
       file->Read(offset, io.length, done);
       break;
     case engine::DiskOp::kWrite:
-      if (io.area == engine::DiskArea::kMeta) {
+      if (io.area != engine::DiskArea::kData) {
         ++v->stats.md_writes;
         v->stats.md_bytes_written += io.length;
       } else {
@@ -446,6 +450,10 @@ void ResourceHost::Attach(int vnr, AdminCallback done) {
   g->remaining = static_cast<int>(targets.size());
   g->done = std::move(done);
   for (Volume* v : targets) {
+    if (Result<bool> settled = SettleGrow(v); !settled.ok()) {
+      g->One(Done(SsCode::kNoLocalDisk, settled.error().message));
+      continue;
+    }
     Result<MdLocation> loc = LocateMetadata(spec_, v->spec, v->data.get(), v->meta.get());
     if (!loc.ok()) {
       g->One(Done(SsCode::kNoLocalDisk, loc.error().message));
@@ -468,6 +476,87 @@ void ResourceHost::Attach(int vnr, AdminCallback done) {
         },
         [g](const AdminDone& d) { g->One(d); });
   }
+}
+
+// --- online grow (docs/tandemd.md "Online grow") ----------------------------------
+
+std::string ResourceHost::GrowRecordPath(uint16_t vnr) const {
+  return state_dir_ + "/" + spec_.name + "-" + std::to_string(vnr) + ".grow";
+}
+
+void ResourceHost::Grow(uint16_t vnr, uint64_t usable_bytes, bool preallocate,
+                        AdminCallback done) {
+  Volume* v = FindVolume(vnr);
+  std::string what = spec_.name + "/" + std::to_string(vnr);
+  if (!v || !v->data) return done(Done(SsCode::kNoLocalDisk, what + " has no local disk here"));
+  if (!v->spec.internal_md() || v->data->is_block_device() || state_dir_.empty()) {
+    return done(Done(SsCode::kNotSupported,
+                     what + ": online grow needs a backing file with internal metadata"));
+  }
+  if (v->growing) return done(Done(SsCode::kInTransientState, what + " is growing already"));
+  bool attached = false;
+  for (const engine::VolumeStatus& vs : Status().volumes) {
+    if (vs.vnr.value() == vnr) {
+      attached = vs.disk != engine::DiskState::kDiskless && vs.disk != engine::DiskState::kFailed;
+    }
+  }
+  if (!attached) return done(Done(SsCode::kNoLocalDisk, what + " is not attached"));
+  const uint64_t old = v->data->size();
+  Result<uint64_t> want = engine::GrowBackingBytes(old, usable_bytes, v->md.max_peers,
+                                                   engine::kAlDefaultRingSlots, true);
+  if (!want.ok()) return done(Done(SsCode::kInvalidArgument, what + ": " + want.error().message));
+  if (*want == old) return done(Done(SsCode::kNothingToDo, what + " offers that size already"));
+  Result<engine::MdLayout> l =
+      engine::ComputeLayout(*want, v->md.max_peers, engine::kAlDefaultRingSlots, true);
+  if (!l.ok()) return done(Done(SsCode::kInvalidArgument, what + ": " + l.error().message));
+  // The record first: a crash from here on is settled at the next attach.
+  const std::string record = GrowRecordPath(vnr);
+  if (auto r = io::WriteFileAtomic(record, std::to_string(old) + "\n"); !r.ok()) {
+    return done(Done(SsCode::kNoLocalDisk, r.error().message));
+  }
+  if (auto r = v->data->Resize(*want, preallocate); !r.ok()) {
+    (void)v->data->Resize(old, false);
+    (void)io::RemoveFileDurably(record);
+    return done(Done(SsCode::kNoLocalDisk, r.error().message));
+  }
+  v->next_md = MdLocation{l->usable_bytes, l->md_bytes, v->md.max_peers};
+  v->growing = true;
+  uint64_t bytes = *want;
+  Admin([vnr, bytes](engine::Resource& r, uint64_t c) { r.Grow(c, VolumeNr(vnr), bytes); },
+        [v, old, record, done](const AdminDone& d) {
+          // Runs before the engine's next action: those address the new area.
+          v->growing = false;
+          if (d.code == SsCode::kSuccess) {
+            v->md = v->next_md;
+          } else if (d.code == SsCode::kTimeout) {
+            return done(d);  // shutting down: the next attach settles it
+          } else {
+            (void)v->data->Resize(old, false);
+          }
+          (void)io::RemoveFileDurably(record);
+          done(d);
+        });
+}
+
+Result<bool> ResourceHost::SettleGrow(Volume* v) {
+  if (state_dir_.empty() || !v->spec.internal_md()) return true;
+  const std::string record = GrowRecordPath(v->vnr);
+  std::ifstream in(record);
+  if (!in) return true;
+  uint64_t old = 0;
+  in >> old;
+  if (!in || old == 0 || old > v->data->size()) {
+    return Error{Errc::kCorrupt, record + ": not a grow record of " + v->data->path() +
+                                     " (remove it after checking the file's size)"};
+  }
+  if (old != v->data->size() &&
+      !LocateMetadata(spec_, v->spec, v->data.get(), v->meta.get()).ok()) {
+    // The new superblock never became durable: the old area is still valid.
+    if (auto r = v->data->Resize(old, false); !r.ok()) return r;
+    Logf(LogLevel::kWarn, "{}: interrupted grow undone, {} back to {} bytes", spec_.name,
+         v->data->path(), old);
+  }
+  return io::RemoveFileDurably(record);
 }
 
 void ResourceHost::Detach(int vnr, AdminCallback done) {

@@ -73,7 +73,10 @@ class ResourceHost : public io::Transport::Handler {
  public:
   using EventSink = std::function<void(const std::string& line)>;
 
-  ResourceHost(boost::asio::io_context& ctx, io::Uring* uring, ResourceSpec spec, EventSink events);
+  // state_dir (var/lib/tandem/tandemd) keeps the records of grows in
+  // progress; without one, Grow is refused.
+  ResourceHost(boost::asio::io_context& ctx, io::Uring* uring, ResourceSpec spec, EventSink events,
+               std::string state_dir = {});
   ~ResourceHost() override;
 
   // Opens the backing files and the listening socket. Nothing is changed on
@@ -94,6 +97,11 @@ class ResourceHost : public io::Transport::Handler {
   // connected. Refuses changes of this node's id, address or disk, of the
   // volumes and of the shared secret (those need down and up).
   void Adjust(const ResourceSpec& spec, AdminCallback done);
+  // Online grow of this node's backing file (docs/tandemd.md "Online grow"):
+  // extends it so that at least `usable_bytes` are usable (allocated when
+  // `preallocate`) and has the engine relocate its metadata. The agreed size
+  // changes only with resize.
+  void Grow(uint16_t vnr, uint64_t usable_bytes, bool preallocate, AdminCallback done);
 
   engine::ResourceStatus Status() const { return res_->GetStatus(); }
   boost::json::object StatusJson() const;
@@ -123,6 +131,8 @@ class ResourceHost : public io::Transport::Handler {
     std::unique_ptr<io::BlockFile> data;
     std::unique_ptr<io::BlockFile> meta;  // external metadata only
     MdLocation md;
+    MdLocation next_md;   // where the metadata goes while a grow relocates it
+    bool growing = false;
     DiskFaults faults;
     DiskStats stats;
     std::deque<std::function<void()>> held;  // completions held by a freeze
@@ -145,6 +155,9 @@ class ResourceHost : public io::Transport::Handler {
   void ArmTimer(engine::Time at);
   void RefreshSizes();
   Volume* FindVolume(uint16_t vnr);
+  std::string GrowRecordPath(uint16_t vnr) const;
+  // At attach: finishes or undoes a grow that a crash interrupted.
+  Result<bool> SettleGrow(Volume* v);
 
   // Frontends.
   void AcquireWriter(std::function<void(OpenResult)> cb);
@@ -155,6 +168,7 @@ class ResourceHost : public io::Transport::Handler {
   io::Uring* uring_;
   ResourceSpec spec_;
   EventSink events_;
+  std::string state_dir_;
   std::chrono::steady_clock::time_point epoch_;
   EngineEnv env_;
   std::unique_ptr<engine::Resource> res_;
