@@ -189,21 +189,31 @@ Result<MdLayout> ComputeLayout(uint64_t backing_bytes, uint32_t max_peers, uint3
   return l;
 }
 
+Result<uint64_t> BackingBytesFor(uint64_t usable, uint32_t max_peers, uint32_t al_ring_slots,
+                                 bool internal) {
+  const uint64_t target = AlignUp(std::max<uint64_t>(usable, kMdBlock), kMdBlock);
+  if (!internal) return target;
+  // b = target + md_bytes(b): md_bytes grows with b, so iterating from below
+  // reaches the smallest such b in a few rounds.
+  uint64_t b = target;
+  for (int round = 0; round < 16; ++round) {
+    Result<MdLayout> ext = ComputeLayout(b, max_peers, al_ring_slots, false);
+    if (!ext.ok()) return ext.error();
+    uint64_t next = target + ext->md_bytes;
+    if (next == b) return b;
+    b = next;
+  }
+  return MakeError(Errc::kInvalidArgument,
+                   "no backing size offers " + std::to_string(usable) + " usable bytes");
+}
+
 Result<uint64_t> GrowBackingBytes(uint64_t old_backing, uint64_t want_usable, uint32_t max_peers,
                                   uint32_t al_ring_slots, bool internal) {
   Result<MdLayout> now = ComputeLayout(old_backing, max_peers, al_ring_slots, internal);
   if (!now.ok()) return now.error();
   if (now->usable_bytes >= want_usable) return old_backing;
-  uint64_t target = AlignUp(internal ? std::max(want_usable, old_backing) : want_usable, kMdBlock);
-  uint64_t b = target;
-  for (int round = 0; round < 8; ++round) {
-    Result<MdLayout> l = ComputeLayout(b, max_peers, al_ring_slots, internal);
-    if (l.ok() && l->usable_bytes >= target) return b;
-    // The area grows with the device: a few rounds converge.
-    b = target + (l.ok() ? l->md_bytes : now->md_bytes);
-  }
-  return MakeError(Errc::kInvalidArgument, "no backing size offers " + std::to_string(want_usable) +
-                                               " usable bytes");
+  return BackingBytesFor(internal ? std::max(want_usable, old_backing) : want_usable, max_peers,
+                         al_ring_slots, internal);
 }
 
 Bytes EncodeSuperblock(const Superblock& sb) {

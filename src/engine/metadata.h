@@ -93,6 +93,10 @@ struct MdLayout {
 Result<MdLayout> ComputeLayout(uint64_t backing_bytes, uint32_t max_peers, uint32_t al_ring_slots,
                                bool internal);
 
+// The smallest 4 KiB-aligned backing size that offers `usable` bytes.
+Result<uint64_t> BackingBytesFor(uint64_t usable, uint32_t max_peers, uint32_t al_ring_slots,
+                                 bool internal);
+
 // The smallest 4 KiB-aligned backing size an online grow from `old_backing`
 // may use to offer at least `want_usable` bytes (metadata-format.md §9): with
 // internal metadata the new area must lie past the old device end, so the

@@ -189,7 +189,9 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
   if (!spec.ok()) return spec.error();
 
   // Backing files: created at their full size; an existing file is never
-  // shrunk or recreated.
+  // shrunk or recreated. One that is too small grows through tandemd after
+  // the adjust (its internal metadata has to move with the end of the file).
+  std::vector<const satproto::VolumeDesired*> to_grow;
   for (const satproto::VolumeDesired& v : r.volumes) {
     const tandemd::VolumeSpec* vs = spec->FindVolume(static_cast<uint16_t>(v.vnr));
     if (!vs || !vs->has_disk()) continue;
@@ -197,13 +199,13 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
     Result<uint64_t> gross =
         GrossBytes(static_cast<uint64_t>(v.size_kib) * 1024, static_cast<uint32_t>(r.peer_slots));
     if (!gross.ok()) return gross.error();
-    // Never enlarge a file tandemd has not been told about: its internal
-    // metadata sits at the old end, and a restart would not find it.
+    // Never enlarge a file behind tandemd's back: its internal metadata
+    // sits at the old end, and a restart would not find it.
     std::error_code size_ec;
     uint64_t have = fs::file_size(vs->disk, size_ec);
     if (!size_ec && have < *gross) {
-      return Error{Errc::kUnsupported, r.name + "/" + std::to_string(v.vnr) +
-                                           ": growing a volume is not supported yet"};
+      to_grow.push_back(&v);
+      continue;
     }
     Result<EnsureResult> made = EnsureVolumeFile(*ParseProvider(pool.provider), pool.Directory(),
                                                  vs->disk, *gross);
@@ -221,7 +223,10 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
 
   json::object req{{"cmd", "adjust"}, {"resource", r.name}, {"spec", tandemd::SpecToJson(*spec)}};
   Result<json::object> adj = Call(admin_socket_, req);
-  if (adj.ok()) return SyncBlockDevices(r);
+  if (adj.ok()) {
+    TANDEM_TRY(Grow(r, pools, to_grow));
+    return SyncBlockDevices(r);
+  }
   if (adj.error().message.find("needs down and up") == std::string::npos) return adj.error();
   // Peers joining or leaving are applied online by adjust. What tandemd cannot
   // change online (this node's own address or disk, the volumes): a Secondary
@@ -236,7 +241,31 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
   }
   TANDEM_TRY(Call(admin_socket_, json::object{{"cmd", "down"}, {"resource", r.name}}));
   TANDEM_TRY(Call(admin_socket_, req));
+  TANDEM_TRY(Grow(r, pools, to_grow));
   return SyncBlockDevices(r);
+}
+
+// A volume whose size grew (vd set-size): tandemd extends this node's file and
+// moves the metadata (grow), then the nodes agree on the size (resize). The
+// resize succeeds on the last node to grow; until then it is refused and the
+// apply is retried (docs/architecture.md "Online grow").
+Status Applier::Grow(const satproto::ResourceDesired& r, const PoolMap& pools,
+                     const std::vector<const satproto::VolumeDesired*>& volumes) {
+  for (const satproto::VolumeDesired* v : volumes) {
+    uint64_t bytes = static_cast<uint64_t>(v->size_kib) * 1024;
+    bool prealloc = *ParseProvider(pools.at(v->pool).provider) == Provider::kFile;
+    json::object grow{{"cmd", "grow"},   {"resource", r.name}, {"volume", v->vnr},
+                      {"size", bytes}, {"preallocate", prealloc}};
+    TANDEM_TRY(Call(admin_socket_, grow));
+    json::object resize{{"cmd", "resize"}, {"resource", r.name}, {"volume", v->vnr}, {"size", bytes}};
+    Result<json::object> done = Call(admin_socket_, resize);
+    if (!done.ok()) {
+      return Error{Errc::kBusy, r.name + "/" + std::to_string(v->vnr) +
+                                    ": grown here; the resize waits for every replica (" +
+                                    done.error().message + ")"};
+    }
+  }
+  return {};
 }
 
 // A loop device on each volume where the resource asks for one (it holds the

@@ -42,6 +42,8 @@ class Applier {
 
  private:
   Status SyncBlockDevices(const satproto::ResourceDesired& r);
+  Status Grow(const satproto::ResourceDesired& r, const PoolMap& pools,
+              const std::vector<const satproto::VolumeDesired*>& volumes);
 
   std::string root_;
   std::string node_;

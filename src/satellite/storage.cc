@@ -59,17 +59,7 @@ std::string VolumeFile(const std::string& dir, const std::string& resource, int 
 }
 
 Result<uint64_t> GrossBytes(uint64_t net_bytes, uint32_t max_peers) {
-  // The md area grows with the device; two rounds converge (the bitmap of the
-  // md area itself is a rounding error), the loop makes sure.
-  uint64_t gross = net_bytes + (1u << 20);
-  for (int i = 0; i < 8; ++i) {
-    Result<engine::MdLayout> l =
-        engine::ComputeLayout(gross, max_peers, engine::kAlDefaultRingSlots, true);
-    if (!l.ok()) return l.error();
-    if (l->usable_bytes >= net_bytes) return gross;
-    gross += net_bytes - l->usable_bytes + 4096;
-  }
-  return Error{Errc::kInvalidArgument, "cannot size a volume of " + std::to_string(net_bytes)};
+  return engine::BackingBytesFor(net_bytes, max_peers, engine::kAlDefaultRingSlots, true);
 }
 
 Result<EnsureResult> EnsureVolumeFile(Provider provider, const std::string& dir,
