@@ -49,11 +49,13 @@ satproto::DrbdOptions DrbdOptionsOf(const std::vector<PropsLevel>& chain) {
   // Rebuild speed (bench/rebuild.sh): DRBD's default of 100 sectors in flight
   // holds a resync to a few MiB/s; managed resources keep 10 MiB in flight
   // unless a property says otherwise (c-min-rate still yields to application I/O).
-  auto sets = [&](const char* section) {
+  auto sets = [&](const char* section, const char* option) {
     auto it = out.find(section);
-    return it != out.end() && it->second.count("c-fill-target") > 0;
+    return it != out.end() && it->second.count(option) > 0;
   };
-  if (!sets("peer-device") && !sets("disk")) out["peer-device"]["c-fill-target"] = kManagedFillTargetSectors;
+  if (!sets("peer-device", "c-fill-target") && !sets("disk", "c-fill-target"))
+    out["peer-device"]["c-fill-target"] = kManagedFillTargetSectors;
+  if (!sets("net", "max-buffers")) out["net"]["max-buffers"] = kManagedMaxBuffers;
   return out;
 }
 

@@ -34,9 +34,14 @@ std::vector<satproto::PoolDesired> DesiredPools(const Cluster& c, std::string_vi
 // `DrbdOptions/<Section>/<option>` properties of a chain, by .res section;
 // keys without a section (auto-quorum, AutoEvict...) are controller settings
 // and are left out.
-// Plus c-fill-target = kManagedFillTargetSectors when no property sets it.
+// Plus c-fill-target = kManagedFillTargetSectors and max-buffers =
+// kManagedMaxBuffers when no property sets them.
 satproto::DrbdOptions DrbdOptionsOf(const std::vector<PropsLevel>& chain);
 inline constexpr const char kManagedFillTargetSectors[] = "20480";  // 10 MiB
+// Resync requests in flight are capped at max-buffers / 2 pages: DRBD's 2048
+// (4 MiB per 100 ms step) held a rebuild to 36 MiB/s; 8000 (DRBD's tuning
+// guide value) lets c-fill-target and c-max-rate decide.
+inline constexpr const char kManagedMaxBuffers[] = "8000";
 
 // For every node that has a resource of `rd`: what that node must run.
 // Keyed by the node's name as stored.

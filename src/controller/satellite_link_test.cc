@@ -312,11 +312,13 @@ TEST(DesiredTest, DrbdOptionsBySection) {
   EXPECT_EQ(o["peer-device"]["c-max-rate"], "100M");
   EXPECT_EQ(o["disk"]["on-io-error"], "detach");
   EXPECT_EQ(o["peer-device"]["c-fill-target"], kManagedFillTargetSectors);  // the default
+  EXPECT_EQ(o["net"]["max-buffers"], kManagedMaxBuffers);                    // the default
   EXPECT_EQ(o.size(), 4u);  // no handlers, no controller-only settings
-  Props own{{"DrbdOptions/Disk/c-fill-target", "100"}};
+  Props own{{"DrbdOptions/Disk/c-fill-target", "100"}, {"DrbdOptions/Net/max-buffers", "2048"}};
   satproto::DrbdOptions d = DrbdOptionsOf({{"resource", &own}});
   EXPECT_EQ(d["disk"]["c-fill-target"], "100") << "a property wins over the default";
   EXPECT_FALSE(d["peer-device"].count("c-fill-target"));
+  EXPECT_EQ(d["net"]["max-buffers"], "2048");
 }
 
 TEST(DesiredTest, EveryNodeOfAResourceGetsItsPart) {

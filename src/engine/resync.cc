@@ -12,6 +12,9 @@ namespace tandem::engine {
 
 namespace {
 constexpr uint64_t kMaxRequestsPerStep = 2048;
+// Adjacent out-of-sync blocks travel in one request of up to 128 KiB
+// (docs/replication-protocol.md, ResyncRequest).
+constexpr uint64_t kMaxBlocksPerRequest = 32;
 constexpr uint64_t kVerifyPerStep = 512;
 }  // namespace
 
@@ -204,9 +207,10 @@ void ResourceImpl::ResyncStep(int p, int vol) {
     if (q != p && peers_[q].exists && peers_[q].conn == ConnState::kConnected &&
         peers_[q].role == Role::kPrimary)
       primary = q;
-  uint64_t issued = 0;
+  uint64_t issued = 0;  // blocks
+  uint64_t requests = 0;
   uint64_t scanned_wrap = 0;
-  while (issued < want) {
+  while (issued < want && requests < kMaxRequestsPerStep) {
     uint64_t b = bm.FindNextSet(d.rs_cursor);
     if (b >= bm.size()) {
       if (scanned_wrap++ > 0 || d.rs_cursor == 0) break;
@@ -221,11 +225,18 @@ void ResourceImpl::ResyncStep(int p, int vol) {
       MarkPageDirty(vol, slot, b, 1);
       continue;
     }
-    d.rs_in_flight.insert(b);
+    uint64_t n = 1;
+    // Checksum requests stay one block each: only the blocks that differ move.
+    const uint64_t limit = opts_.csums ? 1 : std::min(kMaxBlocksPerRequest, want - issued);
+    while (n < limit && b + n < bm.size() && bm.Test(b + n) && !d.rs_in_flight.count(b + n) &&
+           (b + n) * kBlockBytes < v.size_bytes)
+      ++n;
+    for (uint64_t k = 0; k < n; ++k) d.rs_in_flight.insert(b + k);
+    d.rs_cursor = b + n;
     ResyncRequest rq;
     rq.vnr = v.vnr.value();
     rq.offset = b * kBlockBytes;
-    rq.length = static_cast<uint32_t>(kBlockBytes);
+    rq.length = static_cast<uint32_t>(n * kBlockBytes);
     if (primary >= 0) {
       rq.dagtag_node = static_cast<uint8_t>(primary);
       rq.dagtag = peers_[primary].last_dagtag;
@@ -249,7 +260,8 @@ void ResourceImpl::ResyncStep(int p, int vol) {
     } else {
       Send(p, rq);
     }
-    ++issued;
+    issued += n;
+    ++requests;
   }
   MaybeFinishResync(p, vol);
 }
@@ -327,30 +339,41 @@ void ResourceImpl::OnResyncReply(int p, const ResyncReply& m) {
   int vol = VolIndex(VolumeNr(m.vnr));
   if (vol < 0) return;
   PeerDevice& d = peers_[p].dev[vol];
-  uint64_t b = m.offset / kBlockBytes;
-  if (!d.rs_in_flight.erase(b)) return;
+  if (m.length == 0 || m.length % kBlockBytes != 0 || m.offset % kBlockBytes != 0 ||
+      m.length > kMaxBlocksPerRequest * kBlockBytes) {
+    DropConn(p, ConnState::kProtocolError);
+    return;
+  }
+  const uint64_t b = m.offset / kBlockBytes;
+  const uint64_t n = m.length / kBlockBytes;
+  if (!d.rs_in_flight.count(b)) return;  // a reply to an earlier connection's request
+  bool superseded = false;
+  for (uint64_t k = 0; k < n; ++k) {
+    d.rs_in_flight.erase(b + k);
+    if (d.rs_superseded.erase(b + k)) superseded = true;
+  }
   d.rs_sectors_in += m.length / kSectorSize;
   Volume& v = volumes_[vol];
-  if (d.rs_superseded.erase(b)) {
-    // Application data reached the block after we asked: the reply may be
-    // older. The bit stays set (if the write did not cover the block) and
-    // the block is requested again.
+  if (superseded) {
+    // Application data reached a block after we asked: the reply may be
+    // older. The bits stay set (where the write did not cover the block) and
+    // the blocks are requested again.
     MaybeFinishResync(p, vol);
     return;
   }
-  auto ack = [this, p, m](bool ok) {
+  auto ack = [this, p, vnr = m.vnr](uint64_t offset, uint64_t length, bool ok) {
     ResyncAck a;
-    a.vnr = m.vnr;
-    a.offset = m.offset;
-    a.length = m.length;
+    a.vnr = vnr;
+    a.offset = offset;
+    a.length = static_cast<uint32_t>(length);
     a.ok = ok ? 1 : 0;
     Send(p, a);
   };
   switch (static_cast<ResyncResult>(m.result)) {
     case ResyncResult::kInSync:
       MarkInSync(vol, p, m.offset, m.length);
-      ++d.rs_done;
-      ack(true);
+      d.rs_done += n;
+      ack(m.offset, m.length, true);
       MaybeFinishResync(p, vol);
       return;
     case ResyncResult::kError:
@@ -369,7 +392,7 @@ void ResourceImpl::OnResyncReply(int p, const ResyncReply& m) {
   // Resync data is written with FUA: a bit is cleared only once its data is
   // durable (a crash must not leave a clean bit over lost data).
   BusyAdd(vol, m.offset, m.length);
-  d.rs_in_flight.insert(b);  // still ours until written
+  for (uint64_t k = 0; k < n; ++k) d.rs_in_flight.insert(b + k);  // still ours until written
   DiskIo io;
   io.vnr = v.vnr;
   io.op = DiskOp::kWrite;
@@ -377,18 +400,33 @@ void ResourceImpl::OnResyncReply(int p, const ResyncReply& m) {
   io.length = m.length;
   io.fua = true;
   io.data = m.payload;
-  SubmitIo(std::move(io), [this, p, vol, gen, m, b, ack](bool ok, SharedBytes) {
+  SubmitIo(std::move(io), [this, p, vol, gen, m, b, n, ack](bool ok, SharedBytes) {
     BusyRelease(vol, m.offset, m.length);
     if (!ok) OnLocalDiskError(vol);
     if (peers_[p].conn_gen != gen) return;
     PeerDevice& dd = peers_[p].dev[vol];
-    dd.rs_in_flight.erase(b);
-    bool superseded = dd.rs_superseded.erase(b) > 0;
-    if (ok && !superseded) {
-      MarkInSync(vol, p, m.offset, m.length);
-      ++dd.rs_done;
+    // In sync: every block no application write superseded meanwhile, one
+    // ack per run of them.
+    uint64_t run = 0;
+    auto end_run = [&](uint64_t k) {
+      if (run == 0) return;
+      uint64_t first = b + k - run;
+      MarkInSync(vol, p, first * kBlockBytes, run * kBlockBytes);
+      dd.rs_done += run;
+      ack(first * kBlockBytes, run * kBlockBytes, true);
+      run = 0;
+    };
+    for (uint64_t k = 0; k < n; ++k) {
+      dd.rs_in_flight.erase(b + k);
+      bool stale = dd.rs_superseded.erase(b + k) > 0;
+      if (ok && !stale) {
+        ++run;
+      } else {
+        end_run(k);
+      }
     }
-    ack(ok && !superseded);
+    end_run(n);
+    if (!ok) ack(m.offset, m.length, false);
     MaybeFinishResync(p, vol);
   });
 }
@@ -398,7 +436,7 @@ void ResourceImpl::OnResyncAck(int p, const ResyncAck& m) {
   if (vol < 0) return;
   if (m.ok) {
     MarkInSync(vol, p, m.offset, m.length);
-    ++peers_[p].dev[vol].rs_done;
+    peers_[p].dev[vol].rs_done += m.length / kBlockBytes;
   }
 }
 
