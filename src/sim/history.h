@@ -79,7 +79,8 @@ class History {
   uint64_t BeginFlush(NodeId node, Time now);
   void EndFlush(uint64_t flush_id, bool ok, Time now);
 
-  // Any node crashed: non-durable acknowledged writes may be gone.
+  // Any node crashed: non-durable acknowledged writes may be gone, and no
+  // later flush on that node makes its earlier writes durable.
   void NodeCrashed(NodeId node, Time now);
 
   // --- reads

@@ -185,6 +185,19 @@ TEST_F(HistoryTest, DurableAfterACrashRaisesTheFloorAgain) {
   EXPECT_EQ(Check(3, Block(3, w1)), "");
 }
 
+TEST_F(HistoryTest, AFlushAfterACrashDoesNotMakeTheCrashedNodesWritesDurable) {
+  uint64_t w1 = Write(3, WriteOutcome::kAcked, false, kBravo);
+  uint64_t open = h_.BeginFlush(kBravo, now_++);
+  h_.NodeCrashed(kBravo, now_++);
+  FlushOk(kBravo);  // after the restart
+  h_.EndFlush(open, true, now_++);
+  EXPECT_EQ(h_.durable_floor(kV0, 3), 0u) << "write #" << w1 << " may have died in the crash";
+  EXPECT_EQ(Check(3, Bytes(kAppBlock, 0)), "");
+  uint64_t w2 = Write(4, WriteOutcome::kAcked, false, kBravo);
+  FlushOk(kBravo);
+  EXPECT_EQ(h_.durable_floor(kV0, 4), w2) << "writes after the restart count again";
+}
+
 TEST_F(HistoryTest, CheckAreaNamesLostDurableData) {
   Write(2, WriteOutcome::kAcked, /*fua=*/true);
   h_.NodeCrashed(kAlpha, now_++);
