@@ -27,14 +27,20 @@ wait_for "writes to be acknowledged" 20 grep -q "^F" "$SCRATCH/bc1.log"
 out=$(adm 0 grow r0 --size 4M 2>&1) || fail "a grow to a smaller size should be 'nothing to do': $out"
 [ "$(stat -c %s "$(disk_of 0)")" = "$old_file" ] || fail "a refused grow changed the file"
 
+alloc_before=$(($(stat -c %b "$(disk_of 1)") * 512))
 for n in 0 1; do
-  adm "$n" grow r0 --size 48M || { dump_state; fail "grow on node $n failed"; }
+  # Node 1 as the FILE provider does it: the new part allocated.
+  prealloc=$([ "$n" = 1 ] && echo --preallocate || true)
+  adm "$n" grow r0 --size 48M $prealloc || { dump_state; fail "grow on node $n failed"; }
   [ "$(stat -c %s "$(disk_of "$n")")" -gt $((48 * 1048576)) ] || fail "node $n's file did not grow"
   [ "$(volume_size "$n")" = "$old_size" ] || fail "a grow alone changed node $n's size"
   grep -q "grow volume:0 backing:.* done" "$(root_of "$n")/tandemd.log" ||
     fail "no 'grow ... done' event on node $n"
   [ ! -e "$(root_of "$n")/var/lib/tandem/tandemd/r0-0.grow" ] || fail "node $n kept its grow record"
 done
+added=$(($(stat -c %b "$(disk_of 1)") * 512 - alloc_before))
+grown_by=$(($(stat -c %s "$(disk_of 1)") - old_file))
+[ "$added" -ge "$grown_by" ] || fail "--preallocate allocated $added bytes for $grown_by new ones"
 adm 0 resize r0 --size 48M || { dump_state; fail "resize after the grows failed"; }
 for n in 0 1; do
   wait_for "node $n to agree on 48 MiB" 20 test "$(volume_size "$n")" = $((48 * 1048576))
