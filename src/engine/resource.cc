@@ -230,6 +230,8 @@ void ResourceImpl::SetRepl(int peer, int vol, ReplState s) {
   if (d.repl == s) return;
   d.repl = s;
   dirty_ = true;
+  bool exchanging = s == ReplState::kWFBitMapS || s == ReplState::kWFBitMapT;
+  d.wfbitmap_deadline = exchanging ? now_ + kBitmapExchangeTimeout : 0;
   EmitEvent(
       Fmt("change peer-device name:%s peer-node-id:%d conn-name:%s volume:%u "
           "replication:%s",
@@ -313,9 +315,9 @@ void ResourceImpl::AfterInput() {
   bool stepping = false;
   for (int p = 0; p < kMaxNodes; ++p) {
     if (!peers_[p].exists) continue;
-    for (const PeerDevice& d : peers_[p].dev)
+    for (const PeerDevice& d : peers_[p].dev) {
       if (d.repl == ReplState::kSyncTarget || d.repl == ReplState::kVerifyS) stepping = true;
-    if (!peers_[p].rx_held.empty() || peers_[p].rx_flushing) {
+      if (d.wfbitmap_deadline != 0) want(d.wfbitmap_deadline);
     }
   }
   if (stepping) want(next_resync_step_ > now_ ? next_resync_step_ : now_ + 100 * kMs);
@@ -354,6 +356,16 @@ void ResourceImpl::AdvanceTime(Time now) {
   for (int p = 0; p < kMaxNodes; ++p) {
     Peer& pr = peers_[p];
     if (pr.disconnect_deadline != 0 && pr.disconnect_deadline <= now_) FinishDisconnect(p);
+    if (pr.conn == ConnState::kConnected) {
+      for (const PeerDevice& d : pr.dev) {
+        if (d.wfbitmap_deadline == 0 || d.wfbitmap_deadline > now_) continue;
+        EmitEvent(Fmt("bitmap exchange with %s timed out after %llu s: reconnecting",
+                      pr.name.c_str(),
+                      static_cast<unsigned long long>(kBitmapExchangeTimeout / kSec)));
+        DropConn(p, ConnState::kNetworkFailure);
+        break;
+      }
+    }
     if (pr.standalone_drop_at != 0 && pr.standalone_drop_at <= now_) {
       pr.standalone_drop_at = 0;
       if (pr.conn == ConnState::kStandAlone && !pr.want) {

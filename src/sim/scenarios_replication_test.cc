@@ -1056,6 +1056,32 @@ TEST_F(Scenario, S31_PrimaryCrashUnreplicatedWriteRolledBack) {
   h().FinalChecks();
 }
 
+// A bitmap exchange that never ends (here the bitmap is lost; in life a peer
+// stuck on its disk) does not hold the connection for ever: after
+// kBitmapExchangeTimeout the connection is dropped, the reconnect exchanges
+// the bitmaps anew and the resync runs (found by random seed 441).
+TEST_F(Scenario, BitmapExchangeThatNeverEndsReconnects) {
+  Make(BaseOptions(2));
+  ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  ASSERT_TRUE(c().Primary(kAlpha).ok()) << Dump();
+  ASSERT_TRUE(c().Disconnect(kBravo, kAlpha).ok()) << Dump();
+  for (uint64_t b = 0; b < 8; ++b) ASSERT_TRUE(h().Write(kAlpha, b * 3).ok()) << Dump();
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kBitmap, MsgFault::kDrop);
+  size_t mark = Mark();
+  ASSERT_TRUE(c().Connect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(WaitFor([&] { return Logged(mark, kBravo, "replication:WFBitMapT"); }, 5 * kSec))
+      << Dump();
+  c().RunFor(5 * kSec);
+  EXPECT_FALSE(Logged(mark, kBravo, "replication:SyncTarget")) << "the bitmap was lost" << Dump();
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kBitmap, MsgFault::kNone);
+  ASSERT_TRUE(h().WaitHealthy(60 * kSec)) << Dump();
+  EXPECT_TRUE(Logged(mark, kAlpha, "bitmap exchange with bravo timed out") ||
+              Logged(mark, kBravo, "bitmap exchange with alpha timed out"))
+      << Dump();
+  EXPECT_TRUE(Logged(mark, kBravo, "replication:SyncTarget")) << Dump();
+  h().FinalChecks();
+}
+
 // --- Row 32 [resync-interrupt-variants, resync-multiple-interrupt] --------------
 
 // A 1 MiB resync to bravo is cut twice (once from the target's side, once

@@ -29,6 +29,10 @@
 
 namespace tandem::engine {
 
+// A bitmap exchange (WFBitMapS/T) that has not ended after this long drops
+// the connection; the reconnect starts it anew.
+inline constexpr Time kBitmapExchangeTimeout = 30 * kSec;
+
 // printf-style formatting for event lines and messages (at most 511 bytes).
 inline std::string Fmt(const char* fmt, auto... args) {
   char buf[512];
@@ -161,6 +165,9 @@ struct PeerDevice {
   uint64_t peer_current_bytes = 0;
   UuidSide sent_uuids;  // what we sent in this handshake
   bool uuids_sent = false;
+  // WFBitMapS/T: a bitmap exchange that has not ended by then drops the
+  // connection (a lost message or a stuck peer would hold it for ever).
+  Time wfbitmap_deadline = 0;
   Time last_rehandshake = -1;  // when we last asked for a volume handshake round
   Time bits_seen_since = -1;   // out-of-sync bits towards this Established peer since
   uint64_t verify_bits = 0;    // bits online verify found: no automatic resync for them (§8.4)
