@@ -244,6 +244,8 @@ void ResourceImpl::OnSizes(int p, const Sizes& m) {
   // (a resize committed while we were away).
   if (m.current_bytes > v.size_bytes && (!v.attached || m.current_bytes <= v.usable_bytes)) {
     v.size_bytes = m.current_bytes;
+    EmitEvent(Fmt("change device name:%s volume:%u size:%llu", cfg_.name.c_str(), v.vnr.value(),
+                  static_cast<unsigned long long>(v.size_bytes)));
     if (v.attached) {
       v.sb.effective_size_sectors = v.size_bytes / kSectorSize;
       WriteSuperblock(vol, nullptr);

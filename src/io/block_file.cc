@@ -195,7 +195,9 @@ Result<bool> WriteFileAtomic(const std::string& path, const std::string& content
 }
 
 Result<bool> RemoveFileDurably(const std::string& path) {
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) return Error{Errc::kIoError, Errno(path, errno)};
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Error{Errc::kIoError, Errno(path, errno)};
+  }
   SyncDirOf(path);
   return true;
 }

@@ -191,7 +191,6 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
   // Backing files: created at their full size; an existing file is never
   // shrunk or recreated. One that is too small grows through tandemd after
   // the adjust (its internal metadata has to move with the end of the file).
-  std::vector<const satproto::VolumeDesired*> to_grow;
   for (const satproto::VolumeDesired& v : r.volumes) {
     const tandemd::VolumeSpec* vs = spec->FindVolume(static_cast<uint16_t>(v.vnr));
     if (!vs || !vs->has_disk()) continue;
@@ -203,10 +202,7 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
     // sits at the old end, and a restart would not find it.
     std::error_code size_ec;
     uint64_t have = fs::file_size(vs->disk, size_ec);
-    if (!size_ec && have < *gross) {
-      to_grow.push_back(&v);
-      continue;
-    }
+    if (!size_ec && have < *gross) continue;
     Result<EnsureResult> made = EnsureVolumeFile(*ParseProvider(pool.provider), pool.Directory(),
                                                  vs->disk, *gross);
     if (!made.ok()) return made.error();
@@ -224,14 +220,15 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
   json::object req{{"cmd", "adjust"}, {"resource", r.name}, {"spec", tandemd::SpecToJson(*spec)}};
   Result<json::object> adj = Call(admin_socket_, req);
   if (adj.ok()) {
-    TANDEM_TRY(Grow(r, pools, to_grow));
+    TANDEM_TRY(Grow(r, pools, *spec));
     return SyncBlockDevices(r);
   }
   if (adj.error().message.find("needs down and up") == std::string::npos) return adj.error();
   // Peers joining or leaving are applied online by adjust. What tandemd cannot
   // change online (this node's own address or disk, the volumes): a Secondary
   // goes down and up again; a Primary keeps running until it is not.
-  Result<json::object> st = Call(admin_socket_, json::object{{"cmd", "status"}, {"resource", r.name}});
+  Result<json::object> st =
+      Call(admin_socket_, json::object{{"cmd", "status"}, {"resource", r.name}});
   if (st.ok()) {
     const json::array& arr = st->at("resources").as_array();
     if (!arr.empty() && arr[0].as_object().at("role").as_string() == "Primary") {
@@ -241,26 +238,42 @@ Status Applier::Apply(const satproto::ResourceDesired& r, const PoolMap& pools) 
   }
   TANDEM_TRY(Call(admin_socket_, json::object{{"cmd", "down"}, {"resource", r.name}}));
   TANDEM_TRY(Call(admin_socket_, req));
-  TANDEM_TRY(Grow(r, pools, to_grow));
+  TANDEM_TRY(Grow(r, pools, *spec));
   return SyncBlockDevices(r);
 }
 
 // A volume whose size grew (vd set-size): tandemd extends this node's file and
 // moves the metadata (grow), then the nodes agree on the size (resize). The
 // resize succeeds on the last node to grow; until then it is refused and the
-// apply is retried (docs/architecture.md "Online grow").
+// apply is retried. What counts is the size tandemd reports, not the file's:
+// a node whose file has grown may still wait for its resize (two nodes'
+// resizes can collide and both retry). docs/architecture.md "Online grow".
 Status Applier::Grow(const satproto::ResourceDesired& r, const PoolMap& pools,
-                     const std::vector<const satproto::VolumeDesired*>& volumes) {
-  for (const satproto::VolumeDesired* v : volumes) {
-    uint64_t bytes = static_cast<uint64_t>(v->size_kib) * 1024;
-    bool prealloc = *ParseProvider(pools.at(v->pool).provider) == Provider::kFile;
-    json::object grow{{"cmd", "grow"},   {"resource", r.name}, {"volume", v->vnr},
+                     const tandemd::ResourceSpec& spec) {
+  Result<json::object> st = Call(admin_socket_, json::object{{"cmd", "status"}, {"resource", r.name}});
+  if (!st.ok()) return st.error();
+  const json::array& arr = st->at("resources").as_array();
+  if (arr.empty()) return {};
+  for (const satproto::VolumeDesired& v : r.volumes) {
+    const tandemd::VolumeSpec* vs = spec.FindVolume(static_cast<uint16_t>(v.vnr));
+    if (!vs || !vs->has_disk()) continue;
+    const uint64_t bytes = static_cast<uint64_t>(v.size_kib) * 1024;
+    uint64_t size = bytes;
+    for (const json::value& vol : arr[0].as_object().at("volumes").as_array()) {
+      if (vol.at("volume").to_number<int64_t>() == v.vnr) {
+        size = vol.at("size").to_number<uint64_t>();
+      }
+    }
+    if (size >= bytes) continue;
+    bool prealloc = *ParseProvider(pools.at(v.pool).provider) == Provider::kFile;
+    json::object grow{{"cmd", "grow"},   {"resource", r.name},        {"volume", v.vnr},
                       {"size", bytes}, {"preallocate", prealloc}};
     TANDEM_TRY(Call(admin_socket_, grow));
-    json::object resize{{"cmd", "resize"}, {"resource", r.name}, {"volume", v->vnr}, {"size", bytes}};
+    json::object resize{
+        {"cmd", "resize"}, {"resource", r.name}, {"volume", v.vnr}, {"size", bytes}};
     Result<json::object> done = Call(admin_socket_, resize);
     if (!done.ok()) {
-      return Error{Errc::kBusy, r.name + "/" + std::to_string(v->vnr) +
+      return Error{Errc::kBusy, r.name + "/" + std::to_string(v.vnr) +
                                     ": grown here; the resize waits for every replica (" +
                                     done.error().message + ")"};
     }

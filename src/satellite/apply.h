@@ -12,6 +12,7 @@
 
 #include "common/result.h"
 #include "satproto/messages.h"
+#include "tandemd/spec.h"
 
 namespace tandem::satellite {
 
@@ -43,7 +44,7 @@ class Applier {
  private:
   Status SyncBlockDevices(const satproto::ResourceDesired& r);
   Status Grow(const satproto::ResourceDesired& r, const PoolMap& pools,
-              const std::vector<const satproto::VolumeDesired*>& volumes);
+              const tandemd::ResourceSpec& spec);
 
   std::string root_;
   std::string node_;

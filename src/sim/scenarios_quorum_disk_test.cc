@@ -1249,8 +1249,8 @@ TEST(QuorumDiskScenario, G1_OnlineGrowRelocatesMetadataWhileThePrimaryWrites) {
     ASSERT_TRUE(d.ok()) << h.cluster.name(n) << ": " << d.message << Dump(h);
   }
   EXPECT_EQ(SizeOf(h, kAlpha), 4 * kMiB) << "a grow alone changes no agreed size" << Dump(h);
-  AdminDone early =
-      h.cluster.AdminSync(kAlpha, "resize", [&](Resource& r, uint64_t c) { r.Resize(c, kVol0, grown); });
+  AdminDone early = h.cluster.AdminSync(
+      kAlpha, "resize", [&](Resource& r, uint64_t c) { r.Resize(c, kVol0, grown); });
   EXPECT_FALSE(early.ok()) << "charlie's backing is still small" << Dump(h);
   EXPECT_EQ(SizeOf(h, kBravo), 4 * kMiB) << Dump(h);
   AdminDone d = grow(kCharlie);
@@ -1272,7 +1272,8 @@ TEST(QuorumDiskScenario, G1_OnlineGrowRelocatesMetadataWhileThePrimaryWrites) {
     return true;
   })) << Dump(h);
   ASSERT_TRUE(WaitFor(h, [&] {
-    return std::all_of(during.begin(), during.end(), [](const PendingWrite& w) { return w.done(); });
+    return std::all_of(during.begin(), during.end(),
+                       [](const PendingWrite& w) { return w.done(); });
   })) << Dump(h);
   for (const PendingWrite& w : during) EXPECT_EQ(w.status(), IoStatus::kOk) << Dump(h);
   ASSERT_TRUE(h.Write(kAlpha, grown / kAppBlock - 1).ok()) << "the last block of the new part";
@@ -1316,7 +1317,8 @@ TEST(QuorumDiskScenario, G2_CrashDuringGrowKeepsOneValidMetadataArea) {
         << "crash " << i << ": the metadata describes the disk it is on" << Dump(h);
     (data == 4 * kMiB ? kept_old : kept_new)++;
     ASSERT_TRUE(WaitFor(h, [&] {
-      return std::all_of(during.begin(), during.end(), [](const PendingWrite& w) { return w.done(); });
+      return std::all_of(during.begin(), during.end(),
+                         [](const PendingWrite& w) { return w.done(); });
     })) << Dump(h);
     if (victim == kAlpha) {
       // Promoted again once reconnected (alone, without quorum, it would

@@ -45,7 +45,7 @@ struct ClusterOptions {
   std::vector<int> diskless;  // node ids that are intentionally diskless
   int volumes = 1;
   uint64_t volume_bytes = 4ull << 20;  // data area of each volume
-  uint64_t max_volume_bytes = 0;       // largest size Grow may reach (history range); 0: volume_bytes
+  uint64_t max_volume_bytes = 0;       // largest size Grow may reach (history); 0: volume_bytes
   engine::Options options;             // every node's resource options
   // Per-node adjustments after the defaults (e.g. a different option on one node).
   std::function<void(engine::ResourceConfig*)> adjust;

@@ -32,6 +32,24 @@ grep -q "missing.img" "$SCRATCH/err.txt" || { cat "$SCRATCH/err.txt"; fail "erro
 adm 0 status r2 2>/dev/null && fail "a failed up left r2 behind"
 rm "$res/r2.res"
 
+log "online grow: bad sizes, external metadata"
+size_before=$(stat -c %s "$(disk_of 0)")
+if adm 0 grow r0 2>"$SCRATCH/err.txt"; then fail "grow without --size succeeded"; fi
+if adm 0 grow r0 --size lots 2>"$SCRATCH/err.txt"; then fail "grow with a bad size succeeded"; fi
+adm 0 grow r0 --size 1M >"$SCRATCH/out.txt" 2>&1 || fail "a grow below the size is 'nothing to do'"
+[ "$(stat -c %s "$(disk_of 0)")" = "$size_before" ] || fail "a refused grow changed the file"
+truncate -s 8M "$SCRATCH/ext-data.img"
+truncate -s 1M "$SCRATCH/ext-meta.img"
+sed "s|disk $(disk_of 0); meta-disk internal;|disk $SCRATCH/ext-data.img; meta-disk $SCRATCH/ext-meta.img;|; s/resource r0/resource r3/; s/:$PORT;/:$((PORT + 2));/" \
+  "$SCRATCH/good.res" >"$res/r3.res"
+adm 0 create-md r3
+adm 0 up r3
+if adm 0 grow r3 --size 16M 2>"$SCRATCH/err.txt"; then fail "grow with external metadata succeeded"; fi
+grep -q "internal metadata" "$SCRATCH/err.txt" || { cat "$SCRATCH/err.txt"; fail "unclear error"; }
+[ "$(stat -c %s "$SCRATCH/ext-data.img")" = $((8 * 1048576)) ] || fail "the refused grow changed the file"
+adm 0 down r3
+rm "$res/r3.res"
+
 log "garbage on the admin and NBD sockets"
 python3 - "$(root_of 0)/run/tandem/tandemd.sock" "$(nbd_sock 0)" <<'PY'
 import socket, struct, sys

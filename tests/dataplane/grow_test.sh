@@ -14,6 +14,7 @@ VOLUME_SIZE=16M
 write_res 2 "disk { c-min-rate 0; }"
 up_synced 2
 old_size=$(volume_size 0)
+size_is() { [ "$(volume_size "$1")" = "$2" ]; }
 old_file=$(stat -c %s "$(disk_of 0)")
 
 "$BLOCKCHECK" write --uri "$(nbd_uri 0)" --log "$SCRATCH/bc1.log" --blocks $((old_size / 4096)) \
@@ -43,7 +44,7 @@ grown_by=$(($(stat -c %s "$(disk_of 1)") - old_file))
 [ "$added" -ge "$grown_by" ] || fail "--preallocate allocated $added bytes for $grown_by new ones"
 adm 0 resize r0 --size 48M || { dump_state; fail "resize after the grows failed"; }
 for n in 0 1; do
-  wait_for "node $n to agree on 48 MiB" 20 test "$(volume_size "$n")" = $((48 * 1048576))
+  wait_for "node $n to agree on 48 MiB" 20 size_is "$n" $((48 * 1048576))
 done
 nbd_size=$(nbdinfo --size "$(nbd_uri_ro 1)")
 [ "$nbd_size" = $((48 * 1048576)) ] || fail "node 1 exports $nbd_size bytes"

@@ -10,8 +10,7 @@ source "$(dirname "$0")/lib.sh"
 start_cluster
 tandem controller set-property DrbdOptions/AutoEvictAfterTime 0.05 >/dev/null  # 3 s
 spawn vol1 16M
-read -r A B <<<"$(nodes_in_state vol1 UpToDate)"
-C=$(nodes_in_state vol1 TieBreaker)
+nodes_of vol1
 log "replicas on $A and $B, tiebreaker on $C; $A is kept, $B dies"
 tandem node set-property "$A" DrbdOptions/AutoEvictAllowEviction false >/dev/null
 

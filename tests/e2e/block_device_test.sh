@@ -29,8 +29,7 @@ trap 'release_devices; cleanup' EXIT
 
 start_cluster
 spawn vol1 64M
-read -r A B <<<"$(nodes_in_state vol1 UpToDate)"
-C=$(nodes_in_state vol1 TieBreaker)
+nodes_of vol1
 device_path_of() { rsc_json vol1 "$1" | jq -r '.volumes[0].device_path // ""'; }
 # The by-res link on the node (the controller names the path either way).
 link_of() { echo "$(root_of "${1#node}")/dev/tandem/by-res/vol1/0"; }

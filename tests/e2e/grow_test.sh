@@ -11,9 +11,10 @@ source "$(dirname "$0")/lib.sh"
 
 start_cluster
 spawn vol1 32M
-read -r A B <<<"$(nodes_in_state vol1 UpToDate)"
-C=$(nodes_in_state vol1 TieBreaker)
+nodes_of vol1
+# The size tandemd's engine agreed on for vol1 on node N (what NBD exports).
 size_on() { nbdinfo --size "$(ro_uri "$(nbd_uri_of vol1 "$1")")"; }
+size_is() { [ "$(size_on "$1")" = "$2" ]; }
 file_of() { echo "$(pool_dir "${1#node}")/vol1_00000.img"; }
 [ "$(size_on "$A")" = $((32 * 1048576)) ] || fail "vol1 on $A is $(size_on "$A") bytes"
 
@@ -25,7 +26,7 @@ wait_for "writes to be acknowledged" 20 grep -q "^F" "$SCRATCH/bc.log"
 log "vd set-size vol1 0 64M while $A writes"
 tandem volume-definition set-size vol1 0 64M >/dev/null || fail "set-size refused"
 for n in $A $B $C; do
-  wait_for "64 MiB on $n" 60 test "$(size_on "$n")" = $((64 * 1048576))
+  wait_for "64 MiB on $n" 60 size_is "$n" $((64 * 1048576))
 done
 for n in $A $B; do
   [ "$(stat -c %s "$(file_of "$n")")" -gt $((64 * 1048576)) ] || fail "$n's backing file did not grow"
@@ -44,7 +45,15 @@ wait_for "$A Unused" 10 in_use_is vol1 "$A" false
 same_prefix "$(ro_uri "$(nbd_uri_of vol1 "$B")")" "$SCRATCH/data" || fail "$B lacks the new data"
 replicas_identical vol1 "$A" "$B" || fail "the replicas differ"
 
+log "files grown already (as after a resize that collided with another node's): the size follows"
+for n in $A $B; do adm "${n#node}" grow vol1 --size 96M >/dev/null || fail "tandemadm grow on $n"; done
+[ "$(size_on "$A")" = $((64 * 1048576)) ] || fail "a grow alone changed the size"
+tandem volume-definition set-size vol1 0 96M >/dev/null || fail "set-size refused"
+for n in $A $B $C; do
+  wait_for "96 MiB on $n" 60 size_is "$n" $((96 * 1048576))
+done
+
 log "shrinking is refused"
 ! tandem volume-definition set-size vol1 0 16M >/dev/null 2>&1 || fail "a shrink was accepted"
-[ "$(size_on "$B")" = $((64 * 1048576)) ] || fail "the refused shrink changed the size"
+[ "$(size_on "$B")" = $((96 * 1048576)) ] || fail "the refused shrink changed the size"
 log "ok"

@@ -216,6 +216,12 @@ replicas_identical() {
   rm -f "$SCRATCH/$a.img" "$SCRATCH/$b.img"
   return $rc
 }
+# nodes_of RES: A and B become the nodes of RES's UpToDate replicas, C its
+# tiebreaker's.
+nodes_of() {
+  read -r A B <<<"$(nodes_in_state "$1" UpToDate)"
+  C=$(nodes_in_state "$1" TieBreaker)
+}
 nodes_in_state_are() { [ "$(nodes_in_state "$1" "$2")" = "$3" ]; }
 # sorted WORD...: the words sorted, space-separated (as nodes_in_state prints).
 sorted() { printf '%s\n' "$@" | sort | xargs; }

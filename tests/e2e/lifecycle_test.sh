@@ -10,8 +10,7 @@ source "$(dirname "$0")/lib.sh"
 
 start_cluster
 spawn vol1 32M
-read -r A B <<<"$(nodes_in_state vol1 UpToDate)"
-C=$(nodes_in_state vol1 TieBreaker)
+nodes_of vol1
 
 log "restart the satellite of $A while writing there"
 "$BLOCKCHECK" write --uri "$(nbd_uri_of vol1 "$A")" --log "$SCRATCH/bc.log" --blocks 1024 \
@@ -40,8 +39,7 @@ replicas_identical vol1 "$A" "$C" || fail "the new replica on $C differs from $A
 tandem resource-definition delete vol1 >/dev/null
 
 spawn vol2 16M
-read -r A B <<<"$(nodes_in_state vol2 UpToDate)"
-C=$(nodes_in_state vol2 TieBreaker)
+nodes_of vol2
 log "evacuate $A: vol2 moves from $A to $C"
 head -c 4M /dev/urandom >"$SCRATCH/data"
 nbdcopy "$SCRATCH/data" "$(nbd_uri_of vol2 "$B")"

@@ -14,8 +14,7 @@ tandem resource-group spawn-resources grp vol1 32M >/dev/null
 wait_for "two UpToDate replicas of vol1" 60 count_is vol1 UpToDate 2
 wait_for "a tiebreaker for vol1" 20 count_is vol1 TieBreaker 1
 tandem resource list
-read -r A B <<<"$(nodes_in_state vol1 UpToDate)"
-C=$(nodes_in_state vol1 TieBreaker)
+nodes_of vol1
 log "replicas on $A and $B, tiebreaker on $C"
 for n in $A $B; do
   f=$(pool_dir "${n#node}")/vol1_00000.img
