@@ -138,12 +138,7 @@ void ResourceImpl::StartHandshake(int p) {
   m.discard_my_data = peers_[p].discard_my_data ? 1 : 0;
   Send(p, m);
   for (size_t vol = 0; vol < volumes_.size(); ++vol) {
-    const Volume& v = volumes_[vol];
-    Sizes s;
-    s.vnr = v.vnr.value();
-    s.max_bytes = v.attached ? v.usable_bytes : 0;
-    s.current_bytes = v.size_bytes;
-    Send(p, s);
+    SendSizes(p, static_cast<int>(vol));
     SendUuids(p, static_cast<int>(vol));
   }
   State st;
@@ -239,18 +234,30 @@ void ResourceImpl::OnSizes(int p, const Sizes& m) {
   d.peer_max_bytes = m.max_bytes;
   d.peer_current_bytes = m.current_bytes;
   d.got_sizes = true;
+  AdoptAgreedSize(vol, m.current_bytes);
+}
+
+// The exposed size follows a larger agreed size when our backing allows it (a
+// resize committed while we were away, or before our own grow).
+void ResourceImpl::AdoptAgreedSize(int vol, uint64_t bytes) {
   Volume& v = volumes_[vol];
-  // The exposed size follows the larger agreed size when our backing allows it
-  // (a resize committed while we were away).
-  if (m.current_bytes > v.size_bytes && (!v.attached || m.current_bytes <= v.usable_bytes)) {
-    v.size_bytes = m.current_bytes;
-    EmitEvent(Fmt("change device name:%s volume:%u size:%llu", cfg_.name.c_str(), v.vnr.value(),
-                  static_cast<unsigned long long>(v.size_bytes)));
-    if (v.attached) {
-      v.sb.effective_size_sectors = v.size_bytes / kSectorSize;
-      WriteSuperblock(vol, nullptr);
-    }
+  if (bytes <= v.size_bytes || (v.attached && bytes > v.usable_bytes)) return;
+  v.size_bytes = bytes;
+  EmitEvent(Fmt("change device name:%s volume:%u size:%llu", cfg_.name.c_str(), v.vnr.value(),
+                static_cast<unsigned long long>(v.size_bytes)));
+  if (v.attached) {
+    v.sb.effective_size_sectors = v.size_bytes / kSectorSize;
+    WriteSuperblock(vol, nullptr);
   }
+}
+
+void ResourceImpl::SendSizes(int p, int vol) {
+  const Volume& v = volumes_[vol];
+  Sizes s;
+  s.vnr = v.vnr.value();
+  s.max_bytes = v.attached ? v.usable_bytes : 0;
+  s.current_bytes = v.size_bytes;
+  Send(p, s);
 }
 
 void ResourceImpl::OnUuids(int p, const Uuids& m) {

@@ -665,26 +665,12 @@ void ResourceImpl::GrowSwitch(int vol) {
                 static_cast<unsigned long long>(v.backing_bytes),
                 static_cast<unsigned long long>(v.usable_bytes)));
   Done(g.cookie, SsCode::kSuccess);
+  // Peers learn the larger size we allow; a resize agreed while this node was
+  // too small to follow it now applies.
   for (int p = 0; p < kMaxNodes; ++p) {
     if (!peers_[p].exists || peers_[p].conn != ConnState::kConnected) continue;
-    Sizes s;
-    s.vnr = v.vnr.value();
-    s.max_bytes = v.usable_bytes;
-    s.current_bytes = v.size_bytes;
-    Send(p, s);
-  }
-  // A resize agreed while this node was too small to follow it.
-  uint64_t agreed = v.size_bytes;
-  for (int p = 0; p < kMaxNodes; ++p)
-    if (peers_[p].exists && peers_[p].conn == ConnState::kConnected &&
-        peers_[p].dev[vol].got_sizes)
-      agreed = std::max(agreed, peers_[p].dev[vol].peer_current_bytes);
-  if (agreed > v.size_bytes && agreed <= v.usable_bytes) {
-    v.size_bytes = agreed;
-    v.sb.effective_size_sectors = agreed / kSectorSize;
-    EmitEvent(Fmt("change device name:%s volume:%u size:%llu", cfg_.name.c_str(), v.vnr.value(),
-                  static_cast<unsigned long long>(agreed)));
-    WriteSuperblock(vol, nullptr);
+    SendSizes(p, vol);
+    if (peers_[p].dev[vol].got_sizes) AdoptAgreedSize(vol, peers_[p].dev[vol].peer_current_bytes);
   }
   auto held = std::move(v.grow_held);
   v.grow_held.clear();

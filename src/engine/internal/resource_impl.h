@@ -478,6 +478,8 @@ class ResourceImpl {
                DiskArea area = DiskArea::kMeta);
   // Online grow (metadata-format.md §9).
   void GrowRelocate(int vol);
+  void AdoptAgreedSize(int vol, uint64_t bytes);
+  void SendSizes(int p, int vol);
   void GrowSwitch(int vol);
   void AbortGrow(int vol, const std::string& why);
   // Makes every completed data write of the volume durable, then `then`.
