@@ -33,7 +33,7 @@ size1=$(adm 0 --json status r1 | python3 -c 'import json,sys; print(json.load(sy
 
 log "adjust r0 while fio writes to it"
 fio --name=w --ioengine=nbd --uri="$(nbd_uri 0 r0)" --rw=randwrite --bs=4k --iodepth=8 --size=16M \
-  --time_based --runtime=4 --verify=crc32c --do_verify=1 --output="$SCRATCH/fio.txt" >/dev/null &
+  --time_based --runtime=4 --verify=crc32c --do_verify=1 --verify_state_save=0 --output="$SCRATCH/fio.txt" >/dev/null &
 fio_pid=$!
 sleep 1
 for n in 0 1; do
