@@ -13,7 +13,8 @@
 #              default 1000), RECORD=0 (do not write bench/results/),
 #              KEEP_SCRATCH=1, PERF=1 or PERF=view (perf record -g the
 #              controller during the spawns or the 20 views; the report stays
-#              in the scratch dir)
+#              in the scratch dir), WRAP="heaptrack -o FILE" (a command the
+#              controller runs under, e.g. a heap profiler)
 #
 # Steps: start the controller (setsid, pid file) and the load generator;
 # register nodeKKK at 127.0.1.K with a FILE_THIN pool "pool1" each; wait for
@@ -106,7 +107,7 @@ version_answers() { curl -sf --max-time 1 -o /dev/null "$URL/v1/controller/versi
 all_online() { [ "$(online_count)" = "$N" ]; }
 start_controller() {
   rm -f "$CTL_PIDF"
-  (setsid "$CTL" --root "$SCRATCH/ctl" --rest-listen "$REST" --pid-file "$CTL_PIDF" \
+  (setsid ${WRAP:-} "$CTL" --root "$SCRATCH/ctl" --rest-listen "$REST" --pid-file "$CTL_PIDF" \
     </dev/null >>"$SCRATCH/controller.log" 2>&1 &)
 }
 
@@ -198,9 +199,11 @@ VIEW_UP=$(jq '[.[] | .volumes[]? | select(.state.disk_state == "UpToDate")] | le
 VIEW_KB=$(($(stat -c %s "$VIEW") / 1024))
 : >"$SCRATCH/view_lat.txt"
 if [ "${PERF:-0}" = view ]; then start_perf; fi
+VIEW_CPU0=$(cpu_s "$CTL_PID")
 for ((i = 0; i < 20; i++)); do
   curl -sS -o /dev/null -w '%{time_total}\n' "$URL/v1/view/resources" >>"$SCRATCH/view_lat.txt"
 done
+VIEW_CPU_MS=$(echo "$(cpu_s "$CTL_PID") $VIEW_CPU0" | awk '{printf "%.1f", ($1 - $2) * 1000 / 20}')
 stop_perf
 VIEW_P50=$(pct 0.5 <"$SCRATCH/view_lat.txt")
 VIEW_P99=$(pct 0.99 <"$SCRATCH/view_lat.txt")
@@ -234,6 +237,7 @@ TABLE=$SCRATCH/table.md
   echo "| spawn rate, all / first $FN / last $LN | $SPAWN_RATE / $RATE_FIRST / $RATE_LAST per s | >= 100/s: $(met "$SPAWN_RATE" 100 ">=") |"
   echo "| spawn request latency p50 / p99 / max | $SPAWN_P50 / $SPAWN_P99 / $SPAWN_MAX ms | |"
   echo "| GET /v1/view/resources p50 / p99 (20 calls; $VIEW_RSC resources, $VIEW_UP UpToDate volumes, $VIEW_KB KiB) | $VIEW_P50 / $VIEW_P99 ms | p50 < 200 ms: $(met "$VIEW_P50" 200 "<") |"
+  echo "| controller CPU per GET /v1/view/resources (mean of the 20) | $VIEW_CPU_MS ms | |"
   echo "| controller VmRSS after the spawns, before any view | $RSS0 MiB | < 150 MB: $(met "$RSS0" 143 "<") |"
   echo "| controller VmRSS / VmHWM after the 21 views (CPU) | $RSS / $HWM MiB ($CPU s) | < 150 MB: $(met "$RSS" 143 "<") |"
   echo "| controller start-up until /v1/controller/version answers (database $DB_MB MiB) | ${START_S} s | < 2 s: $(met "$START_S" 2 "<") |"

@@ -7,6 +7,7 @@
 
 #include "controller/codec.h"
 #include "controller/names.h"
+#include "controller/resource_view.h"
 
 namespace tandem::controller {
 namespace {
@@ -92,6 +93,11 @@ json::array RcToJson(const ApiCallRcList& list) {
 
 HttpResponse JsonResponse(int status, const json::value& v) {
   return HttpResponse{status, "application/json", json::serialize(v)};
+}
+
+// An answer written with a JsonWriter (resource_view.h).
+HttpResponse JsonTextResponse(int status, std::string body) {
+  return HttpResponse{status, "application/json", std::move(body)};
 }
 
 HttpResponse RcResponse(const ApiCallRcList& list, int success_status) {
@@ -194,41 +200,6 @@ json::array Page(json::array items, const Query& q) {
 
 // ---- Output shapes --------------------------------------------------------
 
-// What the node's satellite reported; nullptr when it never connected.
-const ObservedNode* ObservedOf(const ObservedMap& obs, const std::string& node) {
-  auto it = obs.find(node);
-  return it == obs.end() ? nullptr : it->second.get();
-}
-
-// The state of one resource as its node reported it; nullptr when the node
-// is not connected or has not reported it (yet).
-const satproto::ResourceState* LiveState(const ObservedNode* n, const std::string& rd) {
-  if (!n || !n->live()) return nullptr;
-  auto it = n->resources.find(rd);
-  return it == n->resources.end() ? nullptr : &it->second;
-}
-
-const satproto::VolumeState* LiveVolume(const satproto::ResourceState* s, int vnr) {
-  if (!s) return nullptr;
-  for (const satproto::VolumeState& v : s->volumes) {
-    if (v.vnr == vnr) return &v;
-  }
-  return nullptr;
-}
-
-// disk_state of a volume: what tandemd says while the node is connected,
-// "Unknown" when it is not (never a stale "UpToDate").
-std::string DiskStateOf(const ObservedNode* n, const Resource& r, int vnr) {
-  if (!n || !n->live()) return "Unknown";
-  const satproto::ResourceState* s = LiveState(n, r.rd_name);
-  if (const satproto::VolumeState* v = LiveVolume(s, vnr)) {
-    if (v->disk_state == "Diskless" && r.tiebreaker()) return "TieBreaker";
-    return v->disk_state;
-  }
-  if (n->apply_errors.count(r.rd_name)) return "Error";
-  return "Creating";
-}
-
 json::object NodeView(const Node& node, const ObservedMap& obs) {
   json::object o = NodeToJson(node);
   const ObservedNode* n = ObservedOf(obs, node.name);
@@ -273,151 +244,6 @@ json::object RdView(const Cluster& c, const ResourceDefinition& rd, bool with_vd
     for (const VolumeDefinition* vd : c.VolumeDefinitionsOf(rd.name)) vds.push_back(VdToJson(*vd));
     o["volume_definitions"] = std::move(vds);
   }
-  return o;
-}
-
-std::string DevicePath(const std::string& rd, int vlmnr) {
-  return "/dev/tandem/by-res/" + rd + "/" + std::to_string(vlmnr);
-}
-
-json::object VolumeView(const Cluster& c, const Resource& r, const VolumeDefinition& vd,
-                        const ObservedMap& obs) {
-  const StoragePool* pool = c.FindPool(r.node_name, r.storage_pool);
-  bool diskless = r.diskless();
-  int64_t size = diskless ? 0 : vd.size_kib;
-  const ObservedNode* node = ObservedOf(obs, r.node_name);
-  const satproto::ResourceState* live = LiveState(node, r.rd_name);
-  const satproto::VolumeState* lv = LiveVolume(live, vd.volume_number);
-  std::string disk_state = DiskStateOf(node, r, vd.volume_number);
-  int64_t allocated = lv ? lv->allocated_kib : size;
-  std::string device = lv && !lv->device_path.empty() ? lv->device_path
-                                                      : DevicePath(r.rd_name, vd.volume_number);
-  json::object drbd_vd;
-  drbd_vd["resource_name_suffix"] = "";
-  drbd_vd["volume_number"] = vd.volume_number;
-  drbd_vd["minor_number"] = vd.minor;
-  json::object drbd;
-  drbd["drbd_volume_definition"] = drbd_vd;
-  drbd["device_path"] = device;
-  drbd["meta_disk"] = "internal";
-  drbd["allocated_size_kib"] = allocated;
-  drbd["usable_size_kib"] = lv && lv->usable_kib ? lv->usable_kib : vd.size_kib;
-  drbd["disk_state"] = disk_state;
-  json::object storage;
-  storage["volume_number"] = vd.volume_number;
-  storage["allocated_size_kib"] = allocated;
-  storage["usable_size_kib"] = size;
-  storage["disk_state"] = diskless ? "Diskless" : disk_state;
-
-  json::object v;
-  v["volume_number"] = vd.volume_number;
-  v["storage_pool_name"] = r.storage_pool;
-  v["provider_kind"] = pool ? ProviderKindName(pool->provider) : (diskless ? "DISKLESS" : "FILE");
-  v["device_path"] = device;
-  if (lv && !lv->nbd_uri.empty()) v["nbd_uri"] = lv->nbd_uri;
-  v["allocated_size_kib"] = allocated;
-  v["usable_size_kib"] = vd.size_kib;
-  json::object state;
-  state["disk_state"] = disk_state;
-  if (live) {
-    json::object repl;
-    for (const satproto::ConnectionState& cs : live->connections) {
-      for (const satproto::PeerVolumeState& pv : cs.volumes) {
-        if (pv.vnr != vd.volume_number) continue;
-        json::object one{{"replication_state", pv.replication}};
-        if (pv.replication.rfind("Sync", 0) == 0 || pv.done > 0) one["done_percentage"] = pv.done;
-        repl[cs.node] = std::move(one);
-      }
-    }
-    state["replication_states"] = std::move(repl);
-  }
-  v["state"] = std::move(state);
-  json::array layers;
-  json::object l1;
-  l1["type"] = "DRBD";
-  l1["data"] = std::move(drbd);
-  layers.push_back(std::move(l1));
-  json::object l2;
-  l2["type"] = "STORAGE";
-  l2["data"] = std::move(storage);
-  layers.push_back(std::move(l2));
-  v["layer_data_list"] = std::move(layers);
-  return v;
-}
-
-json::object ResourceView(const Cluster& c, const Resource& r, bool with_volumes,
-                          const ObservedMap& obs) {
-  json::object o = ResourceToJson(r);
-  const ObservedNode* node = ObservedOf(obs, r.node_name);
-  const satproto::ResourceState* live = LiveState(node, r.rd_name);
-  const ResourceDefinition* rd = c.FindRd(r.rd_name);
-  auto vds = c.VolumeDefinitionsOf(r.rd_name);
-  json::object drbd;
-  if (rd) {
-    json::object rd_json = RdToJson(*rd);
-    for (auto& layer : rd_json["layer_data"].as_array()) {
-      if (layer.as_object()["type"] == "DRBD")
-        drbd["drbd_resource_definition"] = layer.as_object()["data"];
-    }
-    json::array ports;
-    ports.emplace_back(rd->port);
-    drbd["tcp_ports"] = std::move(ports);
-    drbd["peer_slots"] = rd->peer_slots;
-  }
-  drbd["node_id"] = r.node_id;
-  drbd["al_stripes"] = 1;
-  drbd["al_size"] = 32;
-  json::array drbd_flags;
-  if (r.diskless()) drbd_flags.emplace_back("DISKLESS");
-  drbd["flags"] = std::move(drbd_flags);
-  // Each volume's view once: its layer data also goes into the layer object.
-  json::array volumes;
-  json::array drbd_volumes;
-  json::array storage_volumes;
-  for (const VolumeDefinition* vd : vds) {
-    json::object vol = VolumeView(c, r, *vd, obs);
-    auto& layers = vol["layer_data_list"].as_array();
-    drbd_volumes.push_back(layers[0].as_object()["data"]);
-    storage_volumes.push_back(layers[1].as_object()["data"]);
-    if (with_volumes) volumes.push_back(std::move(vol));
-  }
-  drbd["drbd_volumes"] = std::move(drbd_volumes);
-  json::object conns;
-  if (live) {
-    for (const satproto::ConnectionState& cs : live->connections) {
-      json::object one{{"connected", cs.connection == "Connected"},
-                       {"message", cs.split_brain ? "StandAlone" : cs.connection}};
-      if (cs.split_brain) one["split_brain"] = true;
-      conns[cs.node] = std::move(one);
-    }
-  }
-  drbd["connections"] = std::move(conns);
-  drbd["promotion_score"] = 0;
-  drbd["may_promote"] = live && live->role == "Secondary";
-  json::object storage_layer;
-  storage_layer["type"] = "STORAGE";
-  storage_layer["resource_name_suffix"] = "";
-  json::object storage;
-  storage["storage_volumes"] = std::move(storage_volumes);
-  storage_layer["storage"] = std::move(storage);
-  json::array children;
-  children.push_back(std::move(storage_layer));
-  json::object layer;
-  layer["type"] = "DRBD";
-  layer["resource_name_suffix"] = "";
-  layer["children"] = std::move(children);
-  layer["drbd"] = std::move(drbd);
-  o["layer_object"] = std::move(layer);
-  json::object state;
-  // Clients read in_use unconditionally; while the node is not connected it
-  // is false and the volumes say "Unknown".
-  state["in_use"] = live && live->in_use;
-  if (node && node->live()) {
-    auto err = node->apply_errors.find(r.rd_name);
-    if (err != node->apply_errors.end()) state["error"] = err->second;
-  }
-  o["state"] = std::move(state);
-  if (with_volumes) o["volumes"] = std::move(volumes);
   return o;
 }
 
@@ -986,11 +812,13 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
             return NotFound(rc::kMaskRscDfn, rc::kFailNotFoundRscDfn,
                             "Resource definition '" + rd + "' not found.");
           auto nodes = NameFilter(q, "nodes");
-          json::array a;
+          JsonWriter w;
+          w.BeginArray();
           for (const Resource* r : c.ResourcesOf(rd)) {
-            if (Selected(nodes, r->node_name)) a.push_back(ResourceView(c, *r, false, observed_));
+            if (Selected(nodes, r->node_name)) WriteResourceView(w, c, *r, false, observed_);
           }
-          return JsonResponse(200, a);
+          w.EndArray();
+          return JsonTextResponse(200, std::move(w).Take());
         }
         if (m != "POST") return method_not_allowed();
         auto v = BodyValue(req.body);
@@ -1027,7 +855,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
             return NotFound(rc::kMaskRsc, rc::kFailNotFoundRsc,
                             "Resource '" + rd + "' on node '" + node + "' not found.");
           }
-          return JsonResponse(200, ResourceView(c, *r, false, observed_));
+          JsonWriter w;
+          WriteResourceView(w, c, *r, false, observed_);
+          return JsonTextResponse(200, std::move(w).Take());
         }
         if (m == "POST") {
           auto o = body_obj();
@@ -1067,10 +897,12 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
           return NotFound(rc::kMaskRsc, rc::kFailNotFoundRsc,
                           "Resource '" + rd + "' on node '" + node + "' not found.");
         if (s.size() == 6) {
-          json::array a;
+          JsonWriter w;
+          w.BeginArray();
           for (const VolumeDefinition* vd : c.VolumeDefinitionsOf(rd))
-            a.push_back(VolumeView(c, *r, *vd, observed_));
-          return JsonResponse(200, a);
+            WriteVolumeView(w, c, *r, *vd, observed_);
+          w.EndArray();
+          return JsonTextResponse(200, std::move(w).Take());
         }
         if (s.size() == 7) {
           char* end = nullptr;
@@ -1080,7 +912,9 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
             return NotFound(
                 rc::kMaskVlm, rc::kFailNotFoundVlm,
                 "Volume " + s[6] + " of '" + rd + "' on node '" + node + "' not found.");
-          return JsonResponse(200, VolumeView(c, *r, *vd, observed_));
+          JsonWriter w;
+          WriteVolumeView(w, c, *r, *vd, observed_);
+          return JsonTextResponse(200, std::move(w).Take());
         }
       }
     }
@@ -1091,36 +925,35 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     auto pools = NameFilter(q, "storage_pools");
     auto props = PropFilter(q);
     if (view_cache_model_ != service_->version()) {
-      view_cache_.clear();
+      view_cache_.Clear();
       view_cache_model_ = service_->version();
     }
-    std::vector<const std::string*> items;
+    std::vector<std::pair<const std::string*, const Resource*>> selected;
     for (const auto& [k, r] : c.resources.rows()) {
-      if (!(Selected(nodes, r.node_name) && Selected(rds, r.rd_name) &&
-            Selected(pools, r.storage_pool) && PropsMatch(r.props, props))) {
-        continue;
+      if (Selected(nodes, r.node_name) && Selected(rds, r.rd_name) &&
+          Selected(pools, r.storage_pool) && PropsMatch(r.props, props)) {
+        selected.emplace_back(&k, &r);
       }
-      const ObservedNode* on = ObservedOf(observed_, r.node_name);
-      uint64_t node_version = on ? on->version : 0;
-      CachedView& cv = view_cache_[k];
-      if (cv.json.empty() || cv.node_version != node_version) {
-        cv.json = json::serialize(ResourceView(c, r, true, observed_));
-        cv.node_version = node_version;
-      }
-      items.push_back(&cv.json);
     }
-    auto [first, last] = PageRange(items.size(), q);
-    size_t bytes = 2;
-    for (size_t i = first; i < last; ++i) bytes += items[i]->size() + 1;
-    std::string body;
-    body.reserve(bytes);
-    body += '[';
+    auto [first, last] = PageRange(selected.size(), q);
+    JsonWriter w;
+    w.Reserve((last - first) * view_bytes_per_resource_ + 2);
+    w.BeginArray();
+    RdViewContext rd;
     for (size_t i = first; i < last; ++i) {
-      if (i > first) body += ',';
-      body += *items[i];
+      const auto& [key, r] = selected[i];
+      const ObservedNode* on = ObservedOf(observed_, r->node_name);
+      uint64_t node_version = on ? on->version : 0;
+      if (view_cache_.WriteTo(*key, node_version, w)) continue;
+      if (r->rd_name != rd.rd_name) rd = RdContextOf(c, r->rd_name);
+      w.PrepareValue();
+      size_t start = w.size();
+      WriteResourceView(w, c, *r, rd, true, observed_);
+      view_cache_.Put(*key, node_version, w.Since(start));
     }
-    body += ']';
-    return HttpResponse{200, "application/json", std::move(body)};
+    w.EndArray();
+    if (last > first) view_bytes_per_resource_ = w.size() / (last - first) + 64;
+    return JsonTextResponse(200, std::move(w).Take());
   }
   (void)status_for_post;
   return ErrorResponse(404, rc::kUnknownApiCall, "Unknown API call " + m + " " + req.target);

@@ -13,11 +13,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <unordered_map>
 #include <string>
 
 #include "controller/satellite_link.h"
 #include "controller/service.h"
+#include "controller/view_cache.h"
 
 namespace tandem::controller {
 
@@ -62,12 +62,11 @@ class RestApi {
   ObservedMap observed_;  // the snapshot the current request sees
   // GET /v1/view/resources answers from serialized resources, each valid for
   // one model version and one version of its node's observed state.
-  struct CachedView {
-    uint64_t node_version = 0;
-    std::string json;
-  };
-  std::unordered_map<std::string, CachedView> view_cache_;
+  ViewCache view_cache_;
   uint64_t view_cache_model_ = UINT64_MAX;
+  // Bytes per resource of the last GET /v1/view/resources answer (and a little
+  // more): the next one reserves its size at once instead of growing step by step.
+  size_t view_bytes_per_resource_ = 2048;
   // Request statistics for /metrics, per method.
   struct Stat {
     uint64_t count = 0;

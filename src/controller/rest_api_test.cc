@@ -162,6 +162,44 @@ TEST_F(RestApiTest, ViewResourcesHasTheFieldsClientsRead) {
   EXPECT_EQ(zero.size(), 3u);
 }
 
+// The view is served from its cache until the model changes; what the cache
+// answers is what a fresh view says.
+TEST_F(RestApiTest, CachedViewEqualsAFreshOneAndFollowsChanges) {
+  Node3();
+  ASSERT_EQ(Call("POST", "/v1/resource-groups",
+                 R"({"name":"rg","select_filter":{"place_count":2,"storage_pool":"ssd"}})")
+                .status,
+            201);
+  for (const char* rd : {"a1", "a2", "a3"}) {
+    auto sp = Call("POST", "/v1/resource-groups/rg/spawn",
+                   std::string(R"({"resource_definition_name":")") + rd +
+                       R"(","volume_sizes":[1048576]})");
+    ASSERT_EQ(sp.status, 201) << sp.body;
+  }
+  std::string cold = Call("GET", "/v1/view/resources").body;
+  std::string warm = Call("GET", "/v1/view/resources").body;
+  EXPECT_EQ(warm, cold);
+  EXPECT_EQ(Json(Call("GET", "/v1/view/resources?nodes=n2")).as_array().size(),
+            Json(Call("GET", "/v1/view/resources")).as_array().size() / 3);
+  auto r = Call("PUT", "/v1/resource-definitions/a2/resources/n1",
+                R"({"override_props":{"Aux/tag":"changed"}})");
+  if (r.status == 404) r = Call("PUT", "/v1/resource-definitions/a2/resources/n2",
+                                R"({"override_props":{"Aux/tag":"changed"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string after = Call("GET", "/v1/view/resources").body;
+  EXPECT_NE(after, cold);
+  EXPECT_NE(after.find("\"Aux/tag\":\"changed\""), std::string::npos);
+  // Each resource's own GET says the same as its entry in the view.
+  json::value view = Json(Call("GET", "/v1/view/resources"));
+  for (const auto& item : view.as_array()) {
+    std::string rd(item.at("name").as_string()), node(item.at("node_name").as_string());
+    auto one = Json(Call("GET", "/v1/resource-definitions/" + rd + "/resources/" + node));
+    json::object expect = item.as_object();
+    expect.erase("volumes");  // only the view carries them
+    EXPECT_EQ(one, json::value(expect)) << rd << " on " << node;
+  }
+}
+
 TEST_F(RestApiTest, StoragePoolViewsCarryCapacityAndStrings) {
   Node3();
   auto pools = Json(Call("GET", "/v1/view/storage-pools?storage_pools=ssd")).as_array();
