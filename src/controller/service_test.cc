@@ -772,6 +772,8 @@ TEST_F(ServiceTest, NetInterfaceCreateModifyDelete) {
   EXPECT_TRUE(n->net_interfaces[1].is_active);
   EXPECT_EQ(n->net_interfaces[1].address, "10.0.0.3");
   EXPECT_EQ(n->props.at("CurStltConnName"), "nic1");
+  // The controller dials the active interface (the hub redials when it changes).
+  EXPECT_EQ(EndpointOf(*n), (SatelliteEndpoint{"10.0.0.3", 3366}));
   ExpectOk(service_->DeleteNetInterface("a", "default"));
   EXPECT_EQ(cluster_->FindNode("a")->net_interfaces.size(), 1u);
 }
