@@ -4,8 +4,8 @@
 #include <netdb.h>
 
 #include <CLI/CLI.hpp>
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "cli/http_client.h"
+#include "common/drbd_options.h"
 #include "common/size.h"
 
 namespace tandem::cli {
@@ -270,7 +271,8 @@ std::string ConnsOf(const json::value& rsc) {
   if (conns && conns->is_object()) {
     for (const auto& [peer, c] : conns->as_object()) {
       if (GetPath(c, {"connected"}) == "true") continue;
-      std::string what = GetPath(c, {"split_brain"}) == "true" ? "SplitBrain" : GetPath(c, {"message"});
+      std::string what =
+          GetPath(c, {"split_brain"}) == "true" ? "SplitBrain" : GetPath(c, {"message"});
       bad.push_back(what + "(" + std::string(peer) + ")");
     }
   }
@@ -374,6 +376,64 @@ struct FilterOptions {
     return {};
   }
 };
+
+// The Key/Value rows of an object's `props` (`... list-properties`).
+void PropsRows(const json::value& v, std::vector<std::vector<std::string>>* rows) {
+  if (!v.is_object()) return;
+  if (const auto* p = v.as_object().if_contains("props"); p && p->is_object()) {
+    for (const auto& [k, val] : p->as_object()) rows->push_back({std::string(k), Str(&val)});
+  }
+}
+
+// `rg|rd drbd-options`: one --OPTION VALUE and one --unset-OPTION per DRBD
+// option Tandem honours (common/drbd_options.h).
+struct DrbdOptionArgs {
+  std::map<std::string, std::optional<std::string>> set;
+  std::map<std::string, bool> unset;
+
+  void Add(CLI::App* cmd) {
+    for (const drbd::OptionSpec& o : drbd::AllOptions()) {
+      std::string help = std::string(o.help) + " (" + drbd::Expected(o) + ")";
+      cmd->add_option(std::string("--") + o.name, set[o.name], help);
+      cmd->add_flag(std::string("--unset-") + o.name, unset[o.name],
+                    std::string("Delete ") + drbd::PropertyKey(o));
+    }
+  }
+};
+
+}  // namespace
+
+Result<json::object> DrbdOptionsBody(
+    const std::vector<std::pair<std::string, std::string>>& set_options,
+    const std::vector<std::string>& unset_options) {
+  json::object overrides;
+  json::array deletes;
+  for (const auto& [name, value] : set_options) {
+    const drbd::OptionSpec* o = drbd::FindOption(name);
+    if (!o) return MakeError(Errc::kInvalidArgument, "unknown DRBD option '" + name + "'");
+    TANDEM_TRY(drbd::ValidateValue(*o, value));
+    overrides[drbd::PropertyKey(*o)] = value;
+  }
+  for (const auto& name : unset_options) {
+    const drbd::OptionSpec* o = drbd::FindOption(name);
+    if (!o) return MakeError(Errc::kInvalidArgument, "unknown DRBD option '" + name + "'");
+    if (overrides.contains(drbd::PropertyKey(*o))) {
+      return MakeError(Errc::kInvalidArgument,
+                       "--" + name + " and --unset-" + name + " contradict each other");
+    }
+    deletes.emplace_back(drbd::PropertyKey(*o));
+  }
+  if (overrides.empty() && deletes.empty()) {
+    return MakeError(Errc::kInvalidArgument,
+                     "give at least one DRBD option (--OPTION VALUE or --unset-OPTION)");
+  }
+  json::object body;
+  if (!overrides.empty()) body["override_props"] = std::move(overrides);
+  if (!deletes.empty()) body["delete_props"] = std::move(deletes);
+  return body;
+}
+
+namespace {
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -604,6 +664,70 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
                     });
   });
 
+  // node interface: net interfaces (guide "Managing Network Interface Cards").
+  CLI::App* nif = node->add_subcommand("interface", "Net interfaces of a node");
+  nif->alias("i");
+  nif->require_subcommand(1);
+  std::string nif_node, nif_name, nif_ip;
+  std::optional<std::string> nif_new_ip, nif_new_comm;
+  std::optional<int> nif_port;
+  bool nif_active = false;
+  auto* nif_create = sub(nif, "create", "Add a net interface to a node", {"c"});
+  nif_create->add_option("NODE", nif_node)->required();
+  nif_create->add_option("NAME", nif_name)->required();
+  nif_create->add_option("IP", nif_ip, "IP address")->required();
+  nif_create->add_option("--port,-p", nif_port, "Satellite port (3366 plain, 3367 ssl)");
+  nif_create->add_option("--communication-type", nif_new_comm, "plain or ssl");
+  nif_create->add_flag("--active", nif_active, "Use it for the controller-satellite connection");
+  leaf(nif_create, [&] {
+    json::object body{{"name", nif_name}, {"address", nif_ip}};
+    if (nif_port) body["satellite_port"] = *nif_port;
+    if (nif_new_comm) body["satellite_encryption_type"] = Lower(*nif_new_comm);
+    if (nif_active) body["is_active"] = true;
+    return ctx.Mutate("POST", "/v1/nodes/" + Pct(nif_node) + "/net-interfaces", body);
+  });
+  auto* nif_list = sub(nif, "list", "List the net interfaces of a node", {"l", "ls"});
+  nif_list->add_option("NODE", nif_node)->required();
+  leaf(nif_list, [&] {
+    // As linstor: the first column is headed by the node, "+ StltCon" marks
+    // the interface the controller connects through.
+    return ctx.List("/v1/nodes/" + Pct(nif_node) + "/net-interfaces",
+                    {nif_node, "NetInterface", "IP", "Port", "EncryptionType"},
+                    [](const json::value& v, auto* rows) {
+                      rows->push_back({GetPath(v, {"is_active"}) == "true" ? "+ StltCon" : "+",
+                                       GetPath(v, {"name"}), GetPath(v, {"address"}),
+                                       GetPath(v, {"satellite_port"}),
+                                       GetPath(v, {"satellite_encryption_type"})});
+                    });
+  });
+  auto* nif_modify = sub(nif, "modify", "Change a net interface", {"m"});
+  nif_modify->add_option("NODE", nif_node)->required();
+  nif_modify->add_option("NAME", nif_name)->required();
+  nif_modify->add_option("--ip", nif_new_ip, "New IP address");
+  nif_modify->add_option("--port,-p", nif_port, "New satellite port");
+  nif_modify->add_option("--communication-type", nif_new_comm, "plain or ssl");
+  nif_modify->add_flag("--active", nif_active, "Use it for the controller-satellite connection");
+  leaf(nif_modify, [&] {
+    json::object body{{"name", nif_name}};
+    if (nif_new_ip) body["address"] = *nif_new_ip;
+    if (nif_port) body["satellite_port"] = *nif_port;
+    if (nif_new_comm) body["satellite_encryption_type"] = Lower(*nif_new_comm);
+    if (nif_active) body["is_active"] = true;
+    if (body.size() == 1) {
+      err << "ERROR: nothing to change; give --ip, --port, --communication-type or --active\n";
+      return kExitUsage;
+    }
+    return ctx.Mutate("PUT", "/v1/nodes/" + Pct(nif_node) + "/net-interfaces/" + Pct(nif_name),
+                      body);
+  });
+  auto* nif_delete = sub(nif, "delete", "Delete a net interface", {"d", "del"});
+  nif_delete->add_option("NODE", nif_node)->required();
+  nif_delete->add_option("NAME", nif_name)->required();
+  leaf(nif_delete, [&] {
+    return ctx.Mutate("DELETE", "/v1/nodes/" + Pct(nif_node) + "/net-interfaces/" + Pct(nif_name),
+                      json::object{});
+  });
+
   // ---- storage-pool ----
   CLI::App* sp = group("storage-pool", "Storage pools", {"sp"});
   auto* sp_create = sub(sp, "create", "Create a storage pool", {"c"});
@@ -777,6 +901,75 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     if (rgm_descr) body["description"] = *rgm_descr;
     return ctx.Mutate("PUT", "/v1/resource-groups/" + Pct(rg_name), body);
   });
+  std::optional<int> qsi_place;
+  FilterOptions qsi_filter;
+  auto* rg_qsi =
+      sub(rg, "query-size-info",
+          "Largest volume a spawn from the group could have now, and where it goes", {"qsi"});
+  rg_qsi->add_option("NAME", rg_name)->required();
+  rg_qsi->add_option("--place-count", qsi_place, "Replicas, instead of the group's");
+  qsi_filter.Add(rg_qsi);
+  leaf(rg_qsi, [&] {
+    json::object f;
+    if (qsi_place) f["place_count"] = *qsi_place;
+    Status st = qsi_filter.Fill(&f);
+    if (!st.ok()) {
+      err << "ERROR: " << st.error().message << "\n";
+      return kExitBadValue;
+    }
+    json::object body;
+    if (!f.empty()) body["select_filter"] = std::move(f);
+    auto r = ctx.Call("POST", "/v1/resource-groups/" + Pct(rg_name) + "/query-size-info",
+                      json::serialize(body));
+    if (!r.ok()) {
+      err << "ERROR: " << r.error().message << "\n";
+      return kExitConnection;
+    }
+    boost::system::error_code ec;
+    json::value v = json::parse(r->body, ec);
+    if (r->status >= 400 || ec || !v.is_object()) return ctx.PrintReplies(*r);
+    const json::value* reports = v.as_object().if_contains("reports");
+    std::string reports_json = reports ? json::serialize(*reports) : "[]";
+    if (ctx.machine) {
+      out << json::serialize(v) << "\n";
+      bool error = false;
+      if (reports && reports->is_array()) {
+        for (const auto& rep : reports->as_array()) {
+          const json::value* rc =
+              rep.is_object() ? rep.as_object().if_contains("ret_code") : nullptr;
+          error = error || (rc && rc->is_int64() &&
+                            (static_cast<uint64_t>(rc->as_int64()) & kMaskError) == kMaskError);
+        }
+      }
+      return error ? kExitApiError : kExitOk;
+    }
+    // Errors and warnings first (the placement's reason when nothing fits).
+    int code = ctx.PrintReplies(HttpResult{200, reports_json});
+    if (code != kExitOk) return code;
+    const json::value& space = v.at("space_info");
+    auto size = [&](const char* key) {
+      std::string text = GetPath(space, {key});
+      return text.empty() ? std::string() : FormatKib(std::atoll(text.c_str()));
+    };
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> first = {size("max_vlm_size_in_kib"), size("available_size_in_kib"),
+                                      size("capacity_in_kib"), ""};
+    if (const auto* spawn = space.as_object().if_contains("next_spawn_result");
+        spawn && spawn->is_array()) {
+      for (const auto& one : spawn->as_array()) {
+        std::string where = GetPath(one, {"stor_pool_name"}) + " on " + GetPath(one, {"node_name"});
+        if (rows.empty()) {
+          first[3] = where;
+          rows.push_back(first);
+        } else {
+          rows.push_back({"", "", "", where});
+        }
+      }
+    }
+    if (rows.empty()) rows.push_back(first);
+    out << RenderTable({"MaxVolumeSize", "AvailableSize", "Capacity", "Next Spawn Result"}, rows);
+    return kExitOk;
+  });
   std::string rg_key;
   std::optional<std::string> rg_value;
   auto* rg_sp = sub(rg, "set-property", "Set (or delete) a resource group property", {"sp"});
@@ -786,6 +979,36 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   leaf(rg_sp, [&] {
     return ctx.Mutate("PUT", "/v1/resource-groups/" + Pct(rg_name), PropsBody(rg_key, rg_value));
   });
+  auto* rg_lp = sub(rg, "list-properties", "List the properties of a resource group", {"lp"});
+  rg_lp->add_option("NAME", rg_name)->required();
+  leaf(rg_lp, [&] {
+    return ctx.List("/v1/resource-groups/" + Pct(rg_name), {"Key", "Value"}, PropsRows);
+  });
+  // Both drbd-options commands: the options given, as one PUT modify.
+  auto drbd_options_leaf = [&](CLI::App* cmd, DrbdOptionArgs* given, std::string* name,
+                               const std::string& collection) {
+    given->Add(cmd);
+    leaf(cmd, [&ctx, &err, given, name, collection] {
+      std::vector<std::pair<std::string, std::string>> set;
+      std::vector<std::string> unset;
+      for (const auto& [option, value] : given->set) {
+        if (value) set.emplace_back(option, *value);
+      }
+      for (const auto& [option, on] : given->unset) {
+        if (on) unset.push_back(option);
+      }
+      auto body = DrbdOptionsBody(set, unset);
+      if (!body.ok()) {
+        err << "ERROR: " << body.error().message << "\n";
+        return kExitBadValue;
+      }
+      return ctx.Mutate("PUT", "/v1/" + collection + "/" + Pct(*name), *body);
+    });
+  };
+  DrbdOptionArgs rg_drbd;
+  auto* rg_opt = sub(rg, "drbd-options", "Set or unset DRBD options of a resource group", {"opt"});
+  rg_opt->add_option("NAME", rg_name)->required();
+  drbd_options_leaf(rg_opt, &rg_drbd, &rg_name, "resource-groups");
 
   // ---- volume-group ----
   CLI::App* vg = group("volume-group", "Volume groups", {"vg"});
@@ -819,6 +1042,26 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
         "DELETE",
         "/v1/resource-groups/" + Pct(vg_rg) + "/volume-groups/" + std::to_string(vg_del_nr),
         json::object{});
+  });
+  std::string vg_key;
+  std::optional<std::string> vg_value;
+  auto* vg_sp = sub(vg, "set-property", "Set (or delete) a volume group property", {"sp"});
+  vg_sp->add_option("GROUP", vg_rg)->required();
+  vg_sp->add_option("VOLUME_NR", vg_del_nr)->required();
+  vg_sp->add_option("KEY", vg_key)->required();
+  vg_sp->add_option("VALUE", vg_value);
+  leaf(vg_sp, [&] {
+    return ctx.Mutate(
+        "PUT", "/v1/resource-groups/" + Pct(vg_rg) + "/volume-groups/" + std::to_string(vg_del_nr),
+        PropsBody(vg_key, vg_value));
+  });
+  auto* vg_lp = sub(vg, "list-properties", "List the properties of a volume group", {"lp"});
+  vg_lp->add_option("GROUP", vg_rg)->required();
+  vg_lp->add_option("VOLUME_NR", vg_del_nr)->required();
+  leaf(vg_lp, [&] {
+    return ctx.List(
+        "/v1/resource-groups/" + Pct(vg_rg) + "/volume-groups/" + std::to_string(vg_del_nr),
+        {"Key", "Value"}, PropsRows);
   });
 
   // ---- resource-definition ----
@@ -894,6 +1137,16 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return ctx.Mutate("PUT", "/v1/resource-definitions/" + Pct(rd_name),
                       PropsBody(rd_key, rd_value));
   });
+  auto* rd_lp = sub(rd, "list-properties", "List the properties of a resource definition", {"lp"});
+  rd_lp->add_option("NAME", rd_name)->required();
+  leaf(rd_lp, [&] {
+    return ctx.List("/v1/resource-definitions/" + Pct(rd_name), {"Key", "Value"}, PropsRows);
+  });
+  DrbdOptionArgs rd_drbd;
+  auto* rd_opt =
+      sub(rd, "drbd-options", "Set or unset DRBD options of a resource definition", {"opt"});
+  rd_opt->add_option("NAME", rd_name)->required();
+  drbd_options_leaf(rd_opt, &rd_drbd, &rd_name, "resource-definitions");
 
   // ---- volume-definition ----
   CLI::App* vd = group("volume-definition", "Volume definitions", {"vd"});
@@ -967,6 +1220,27 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
                       "/v1/resource-definitions/" + Pct(vd_rd) + "/volume-definitions/" +
                           std::to_string(vd_set_nr),
                       json::object{});
+  });
+  std::string vd_key;
+  std::optional<std::string> vd_value;
+  auto* vd_sp = sub(vd, "set-property", "Set (or delete) a volume definition property", {"sp"});
+  vd_sp->add_option("RESOURCE", vd_rd)->required();
+  vd_sp->add_option("VOLUME_NR", vd_set_nr)->required();
+  vd_sp->add_option("KEY", vd_key)->required();
+  vd_sp->add_option("VALUE", vd_value);
+  leaf(vd_sp, [&] {
+    return ctx.Mutate("PUT",
+                      "/v1/resource-definitions/" + Pct(vd_rd) + "/volume-definitions/" +
+                          std::to_string(vd_set_nr),
+                      PropsBody(vd_key, vd_value));
+  });
+  auto* vd_lp = sub(vd, "list-properties", "List the properties of a volume definition", {"lp"});
+  vd_lp->add_option("RESOURCE", vd_rd)->required();
+  vd_lp->add_option("VOLUME_NR", vd_set_nr)->required();
+  leaf(vd_lp, [&] {
+    return ctx.List("/v1/resource-definitions/" + Pct(vd_rd) + "/volume-definitions/" +
+                        std::to_string(vd_set_nr),
+                    {"Key", "Value"}, PropsRows);
   });
 
   // ---- resource ----
@@ -1045,8 +1319,9 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   r_ma->add_option("NODE", ma_node)->required();
   r_ma->add_option("RESOURCE", ma_res)->required();
   r_ma->add_flag("--diskful", ma_diskful, "Put a replica with a disk there");
-  r_ma->add_flag("--block-device", ma_block,
-                 "Also a loop device there (/dev/tandem/by-res/RESOURCE/VNR; needs tandemd --fuse)");
+  r_ma->add_flag(
+      "--block-device", ma_block,
+      "Also a loop device there (/dev/tandem/by-res/RESOURCE/VNR; needs tandemd --fuse)");
   leaf(r_ma, [&] {
     json::object body{{"diskful", ma_diskful}};
     if (ma_block) body["block_device"] = true;
@@ -1058,8 +1333,8 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   std::vector<std::string> r_nodes, r_res;
   auto rsc_rows = [](const json::value& v, auto* rows) {
     std::string port = GetPath(v, {"layer_object", "drbd", "drbd_resource_definition", "port"});
-    rows->push_back({GetPath(v, {"name"}), GetPath(v, {"node_name"}), port, UsageOf(v),
-                     ConnsOf(v), ResourceStateOf(v),
+    rows->push_back({GetPath(v, {"name"}), GetPath(v, {"node_name"}), port, UsageOf(v), ConnsOf(v),
+                     ResourceStateOf(v),
                      FormatTime(std::atoll(GetPath(v, {"create_timestamp"}).c_str()))});
   };
   auto* r_list = sub(r, "list", "List resources", {"l", "ls"});

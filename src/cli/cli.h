@@ -6,6 +6,7 @@
 // 20 no controller could be reached.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <iosfwd>
 #include <string>
@@ -30,6 +31,14 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 // G, T (binary) with or without "iB", KB/MB/... decimal. Result in KiB.
 Result<int64_t> ParseSizeKib(const std::string& text);
 std::string FormatKib(int64_t kib);
+
+// The PUT modify body of `rg|rd drbd-options`: each (option, value) becomes
+// override_props["DrbdOptions/<Section>/<option>"], each unset option a
+// delete_props entry. Errors: an unknown option, a value the engine would
+// refuse, an option both set and unset, or nothing given.
+Result<boost::json::object> DrbdOptionsBody(
+    const std::vector<std::pair<std::string, std::string>>& set_options,
+    const std::vector<std::string>& unset_options);
 
 // A table in the linstor client's style (box-drawing borders).
 std::string RenderTable(const std::vector<std::string>& header,

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <sstream>
 
 #include "cli/http_client.h"
@@ -49,6 +50,51 @@ TEST(CliTest, BadValuesExitOne) {
   EXPECT_EQ(cli::Run({"vd", "c", "res", "lots"}, out, err), kExitBadValue);
   EXPECT_NE(err.str().find("invalid size 'lots'"), std::string::npos);
   EXPECT_EQ(cli::Run({"r", "c", "res", "--auto-place", "+x"}, out, err), kExitBadValue);
+}
+
+TEST(CliTest, DrbdOptionsBecomeOneModifyBody) {
+  auto body = DrbdOptionsBody({{"protocol", "C"},
+                               {"quorum", "majority"},
+                               {"on-no-quorum", "io-error"},
+                               {"c-max-rate", "100M"},
+                               {"max-buffers", "8000"},
+                               {"al-extents", "6007"}},
+                              {"verify-alg"});
+  ASSERT_TRUE(body.ok()) << body.error().message;
+  const auto& o = body->at("override_props").as_object();
+  EXPECT_EQ(o.at("DrbdOptions/Net/protocol"), "C");
+  EXPECT_EQ(o.at("DrbdOptions/Resource/quorum"), "majority");
+  EXPECT_EQ(o.at("DrbdOptions/Resource/on-no-quorum"), "io-error");
+  EXPECT_EQ(o.at("DrbdOptions/PeerDevice/c-max-rate"), "100M");
+  EXPECT_EQ(o.at("DrbdOptions/Net/max-buffers"), "8000");
+  EXPECT_EQ(o.at("DrbdOptions/Disk/al-extents"), "6007");
+  EXPECT_EQ(o.size(), 6u);
+  EXPECT_EQ(boost::json::serialize(body->at("delete_props")), R"(["DrbdOptions/Net/verify-alg"])");
+}
+
+TEST(CliTest, DrbdOptionsRefuseBadValuesAndContradictions) {
+  EXPECT_FALSE(DrbdOptionsBody({{"protocol", "B"}}, {}).ok());
+  EXPECT_FALSE(DrbdOptionsBody({{"ping-timeout", "0"}}, {}).ok());
+  EXPECT_FALSE(DrbdOptionsBody({{"allow-two-primaries", "true"}}, {}).ok());
+  EXPECT_FALSE(DrbdOptionsBody({{"protocol", "C"}}, {"protocol"}).ok());
+  EXPECT_FALSE(DrbdOptionsBody({}, {}).ok());
+  auto only_unset = DrbdOptionsBody({}, {"protocol"});
+  ASSERT_TRUE(only_unset.ok());
+  EXPECT_FALSE(only_unset->contains("override_props"));
+}
+
+TEST(CliTest, DrbdOptionsCommandChecksBeforeCalling) {
+  std::ostringstream out, err;
+  // Nothing listens on port 1: a value error must come first, without a call.
+  EXPECT_EQ(cli::Run({"--controllers", "127.0.0.1:1", "rg", "drbd-options", "grp", "--on-no-quorum",
+                      "freeze"},
+                     out, err),
+            kExitBadValue);
+  EXPECT_NE(err.str().find("Invalid value 'freeze' for DRBD option 'on-no-quorum'"),
+            std::string::npos)
+      << err.str();
+  // An option Tandem does not support is a usage error from the parser.
+  EXPECT_EQ(cli::Run({"rd", "opt", "res", "--allow-too-primaries", "yes"}, out, err), kExitUsage);
 }
 
 }  // namespace

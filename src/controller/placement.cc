@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "common/check.h"
 #include "controller/names.h"
 
 namespace tandem::controller {
@@ -227,17 +228,18 @@ std::vector<PoolRating> RatePools(const Cluster& cluster, const std::vector<Pool
   return out;
 }
 
-Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest& request) {
-  const SelectFilter& f = request.filter;
-  const ResourceDefinition* rd = cluster.FindRd(request.rd_name);
-  if (rd == nullptr) {
-    return MakeError(Errc::kNotFound, "Resource definition '" + request.rd_name + "' not found.");
-  }
+namespace {
 
+// The autoplacer for `rd`, or for a new definition of `size_kib` without
+// replicas when rd is nullptr (query-size-info). `ratings_out`, when given,
+// receives the rating of every pool that passed the filters.
+Result<PlacementResult> Place(const Cluster& cluster, const ResourceDefinition* rd,
+                              const int64_t size_kib, const SelectFilter& f,
+                              std::map<std::string, PoolRating>* ratings_out) {
   PlacementResult result;
   std::vector<const Node*> existing_nodes;
   std::set<std::string> hosting;  // nodes with a diskful or user diskless replica
-  for (const Resource* r : cluster.ResourcesOf(rd->name)) {
+  for (const Resource* r : rd ? cluster.ResourcesOf(rd->name) : std::vector<const Resource*>{}) {
     if (r->tiebreaker()) continue;  // a tiebreaker may be turned into a replica
     hosting.insert(NameKey(r->node_name));
     if (!r->diskless()) {
@@ -286,7 +288,6 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
                                                    "' is not a valid regular expression");
     }
   }
-  const int64_t size_kib = ResourceSizeKib(cluster, rd->name);
   GroupConstraints constraints(f);
 
   // Stage-wise node filtering. Each stage names what the survivors have.
@@ -312,8 +313,10 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
 
   stage("are available for placement (satellites without AutoplaceTarget=false)",
         [&](const Node& n) { return NodeAcceptsPlacement(n); });
-  stage("do not hold '" + rd->name + "' yet",
-        [&](const Node& n) { return hosting.count(NameKey(n.name)) == 0; });
+  if (rd) {
+    stage("do not hold '" + rd->name + "' yet",
+          [&](const Node& n) { return hosting.count(NameKey(n.name)) == 0; });
+  }
   if (!f.node_name_list.empty()) {
     std::set<std::string> allowed;
     for (const auto& n : f.node_name_list) allowed.insert(NameKey(n));
@@ -523,7 +526,77 @@ Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest
       if (chosen_pool) result.diskless.push_back({node.name, chosen_pool->name});
     }
   }
+  if (ratings_out) *ratings_out = std::move(ratings);
   return result;
+}
+
+double OversubscriptionRatio(const Cluster& cluster, const StoragePool* pool) {
+  double ratio = 20;
+  if (auto it = cluster.controller_props().find(prop::kMaxOversubscription);
+      it != cluster.controller_props().end()) {
+    ratio = ParseDouble(it->second, ratio);
+  }
+  if (pool) {
+    if (auto it = pool->props.find(prop::kMaxOversubscription); it != pool->props.end()) {
+      ratio = ParseDouble(it->second, ratio);
+    }
+  }
+  return ratio;
+}
+
+}  // namespace
+
+Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest& request) {
+  const ResourceDefinition* rd = cluster.FindRd(request.rd_name);
+  if (rd == nullptr) {
+    return MakeError(Errc::kNotFound, "Resource definition '" + request.rd_name + "' not found.");
+  }
+  return Place(cluster, rd, ResourceSizeKib(cluster, rd->name), request.filter, nullptr);
+}
+
+Result<SizeInfo> QuerySizeInfo(const Cluster& cluster, const SelectFilter& filter) {
+  std::map<std::string, PoolRating> ratings;
+  auto placed = Place(cluster, nullptr, 0, filter, &ratings);
+  if (!placed.ok()) return placed.error();
+  SizeInfo info;
+  info.default_max_oversubscription_ratio = OversubscriptionRatio(cluster, nullptr);
+  info.max_oversubscription_ratio = info.default_max_oversubscription_ratio;
+  bool first_thin = true;
+  for (const PlacementChoice& choice : placed->diskful) {
+    const StoragePool* pool = cluster.FindPool(choice.node, choice.pool);
+    TANDEM_CHECK(pool != nullptr);
+    SizeInfoPool out{choice.node, pool->name, IsThin(pool->provider), std::nullopt};
+    PoolCapacity cap = CapacityOf(*pool);
+    if (!cap.total_kib) {
+      info.unknown_capacity.push_back(choice);
+      info.next_spawn.push_back(out);
+      continue;
+    }
+    double reserved = ratings[PoolKey(pool->node_name, pool->name)].reserved_kib;
+    double total = static_cast<double>(*cap.total_kib);
+    double free = static_cast<double>(*cap.free_kib);
+    double max_size = 0;
+    if (out.thin) {
+      double ratio = OversubscriptionRatio(cluster, pool);
+      out.oversubscription_ratio = ratio;
+      // The autoplacer's test: placed + new <= total x ratio, new <= free x ratio.
+      max_size = std::min(total * ratio - reserved, free * ratio);
+      if (first_thin || ratio < info.max_oversubscription_ratio) {
+        info.max_oversubscription_ratio = ratio;
+        first_thin = false;
+      }
+    } else {
+      max_size = std::min(free, total - reserved);
+    }
+    int64_t max_kib = std::max<int64_t>(0, static_cast<int64_t>(max_size));
+    int64_t free_kib = std::max<int64_t>(0, static_cast<int64_t>(std::min(free, total)));
+    if (!info.max_vlm_size_kib || max_kib < *info.max_vlm_size_kib) info.max_vlm_size_kib = max_kib;
+    if (!info.available_kib || free_kib < *info.available_kib) info.available_kib = free_kib;
+    if (!info.capacity_kib || *cap.total_kib < *info.capacity_kib)
+      info.capacity_kib = *cap.total_kib;
+    info.next_spawn.push_back(out);
+  }
+  return info;
 }
 
 }  // namespace tandem::controller

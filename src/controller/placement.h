@@ -18,6 +18,7 @@
 // (--auto-place +N) places N more than exist.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,7 +50,38 @@ struct PlacementResult {
 // pool 'ssd'".
 Result<PlacementResult> Autoplace(const Cluster& cluster, const PlacementRequest& request);
 
-// The pool score inputs, exposed for tests and for query-size-info later.
+// query-size-info (REST QuerySizeInfoResponse): where a spawn with `filter`
+// (already merged with the group's) would put its diskful replicas now, and
+// the largest volume that fits all of them. The choice is the autoplacer's
+// for a new resource definition of size 0, so it is the spawn's choice
+// whenever the volume fits. Per chosen pool the largest volume is
+//   fat pools:  min(free, total - placed volumes)
+//   thin pools: min(total x ratio - placed volumes, free x ratio)
+// (ratio: MaxOversubscriptionRatio of the pool, else the controller, else
+// 20), the autoplacer's own space test solved for the size. max_vlm_size,
+// available (free) and capacity (total) are the minimum over the chosen pools:
+// every replica needs the space. Pools of unknown capacity do not limit them
+// and are listed in `unknown_capacity`; with no known pool the sizes are
+// unset. Errors: Autoplace's (kRefused with the reason when the filter cannot
+// be met).
+struct SizeInfoPool {
+  std::string node;
+  std::string pool;
+  bool thin = false;
+  std::optional<double> oversubscription_ratio;  // thin pools
+};
+struct SizeInfo {
+  std::optional<int64_t> max_vlm_size_kib;
+  std::optional<int64_t> available_kib;
+  std::optional<int64_t> capacity_kib;
+  double default_max_oversubscription_ratio = 20;
+  double max_oversubscription_ratio = 20;  // the smallest ratio of the chosen thin pools
+  std::vector<SizeInfoPool> next_spawn;
+  std::vector<PlacementChoice> unknown_capacity;
+};
+Result<SizeInfo> QuerySizeInfo(const Cluster& cluster, const SelectFilter& filter);
+
+// The pool score inputs, exposed for tests.
 struct PoolRating {
   std::string node;
   std::string pool;

@@ -430,5 +430,87 @@ TEST_F(PlacementTest, ControllerAndAuxiliaryNodesAreNotCandidates) {
   EXPECT_THAT(r.error().message, HasSubstr("need 2, 1 are available"));
 }
 
+// ---- query-size-info ----------------------------------------------------------
+
+TEST_F(PlacementTest, SizeInfoOfFatPoolsIsTheSmallestFreeSpaceOfTheChosenPools) {
+  AddNode("a");
+  AddNode("b");
+  AddNode("c");
+  AddPool("a", "pool", 100000, ProviderKind::kFile, 40000);
+  AddPool("b", "pool", 300000, ProviderKind::kFile, 250000);
+  AddPool("c", "pool", 200000, ProviderKind::kFile, 150000);
+  auto info = QuerySizeInfo(*cluster_, Count(2));
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  ASSERT_EQ(info->next_spawn.size(), 2u);  // MaxFreeSpace: b and c, as a spawn would
+  EXPECT_EQ(info->next_spawn[0].node, "b");
+  EXPECT_EQ(info->next_spawn[1].node, "c");
+  EXPECT_EQ(info->max_vlm_size_kib, 150000);
+  EXPECT_EQ(info->available_kib, 150000);
+  EXPECT_EQ(info->capacity_kib, 200000);
+  EXPECT_FALSE(info->next_spawn[0].oversubscription_ratio);
+}
+
+TEST_F(PlacementTest, SizeInfoCountsVolumesAlreadyPlacedInFatPools) {
+  AddNode("a");
+  AddNode("b");
+  AddPool("a", "pool", 100000);
+  AddPool("b", "pool", 100000);
+  AddRd("old", 30000);
+  Place("old", "a");
+  // The report still says 100000 free on a; placed volumes count anyway.
+  auto info = QuerySizeInfo(*cluster_, Count(2));
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->max_vlm_size_kib, 70000);
+}
+
+TEST_F(PlacementTest, SizeInfoOfThinPoolsUsesTheOversubscriptionRatio) {
+  AddNode("a");
+  AddNode("b");
+  AddPool("a", "pool", 100000, ProviderKind::kFileThin, 50000);
+  AddPool("b", "pool", 100000, ProviderKind::kFileThin, 80000,
+          {{std::string(prop::kMaxOversubscription), "2"}});
+  auto info = QuerySizeInfo(*cluster_, Count(2));
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  // a: min(100000 x 20, 50000 x 20) = 1000000; b: min(100000 x 2, 80000 x 2) = 160000.
+  EXPECT_EQ(info->max_vlm_size_kib, 160000);
+  EXPECT_EQ(info->max_oversubscription_ratio, 2);
+  EXPECT_EQ(info->default_max_oversubscription_ratio, 20);
+  EXPECT_EQ(info->available_kib, 50000);
+}
+
+TEST_F(PlacementTest, SizeInfoAgreesWithAutoplaceAtTheLimit) {
+  AddNode("a");
+  AddNode("b");
+  AddPool("a", "pool", 100000, ProviderKind::kFile, 60000);
+  AddPool("b", "pool", 100000, ProviderKind::kFile, 90000);
+  auto info = QuerySizeInfo(*cluster_, Count(2));
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(info->max_vlm_size_kib, 60000);
+  AddRd("fits", 60000);
+  EXPECT_TRUE(Run("fits", Count(2)).ok());
+  AddRd("too_big", 60001);
+  EXPECT_FALSE(Run("too_big", Count(2)).ok());
+}
+
+TEST_F(PlacementTest, SizeInfoFailsWithThePlacementReason) {
+  AddNode("a");
+  AddPool("a", "pool", 100000);
+  auto info = QuerySizeInfo(*cluster_, Count(2));
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, Errc::kRefused);
+  EXPECT_THAT(info.error().message, HasSubstr("Not enough available nodes: need 2, 1"));
+}
+
+TEST_F(PlacementTest, SizeInfoChangesNothing) {
+  AddNode("a");
+  AddNode("b");
+  AddPool("a", "pool", 100000);
+  AddPool("b", "pool", 100000);
+  size_t rds = cluster_->rds.size(), rscs = cluster_->resources.size();
+  ASSERT_TRUE(QuerySizeInfo(*cluster_, Count(2)).ok());
+  EXPECT_EQ(cluster_->rds.size(), rds);
+  EXPECT_EQ(cluster_->resources.size(), rscs);
+}
+
 }  // namespace
 }  // namespace tandem::controller

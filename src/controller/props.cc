@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "common/drbd_options.h"
+
 namespace tandem::controller {
 namespace {
 
@@ -108,6 +110,9 @@ Status ValidateProp(std::string_view key, std::string_view value) {
         return Invalid("quorum must be off, majority, all or 1-32, not '" + v + "'");
       }
     }
+  } else if (const drbd::OptionSpec* o = drbd::FindByProperty(key)) {
+    // The satellite's .res parser would refuse the value (common/drbd_options.h).
+    return drbd::ValidateValue(*o, value);
   }
   return {};
 }

@@ -30,6 +30,17 @@ TEST(PropsTest, KnownKeysCheckTheirValues) {
   EXPECT_TRUE(ValidateProp("Aux/anything", "goes here").ok());
 }
 
+TEST(PropsTest, DrbdOptionsTheEngineKnowsCheckTheirValues) {
+  EXPECT_TRUE(ValidateProp("DrbdOptions/Net/protocol", "C").ok());
+  EXPECT_FALSE(ValidateProp("DrbdOptions/Net/protocol", "B").ok());
+  EXPECT_FALSE(ValidateProp("DrbdOptions/Net/ping-timeout", "301").ok());
+  EXPECT_TRUE(ValidateProp("DrbdOptions/PeerDevice/c-max-rate", "100M").ok());
+  EXPECT_FALSE(ValidateProp("DrbdOptions/Disk/disk-flushes", "maybe").ok());
+  EXPECT_TRUE(ValidateProp("DrbdOptions/Disk/disk-flushes", "").ok());  // deletes
+  // Options Tandem does not know are kept as given (LINSTOR has many more).
+  EXPECT_TRUE(ValidateProp("DrbdOptions/Handlers/split-brain", "/bin/true").ok());
+}
+
 TEST(PropsTest, ChangeDeletesThenOverrides) {
   Props p = {{"A/x", "1"}, {"A/y", "2"}, {"B", "3"}, {"C", "4"}};
   PropsChange c;
@@ -65,13 +76,13 @@ class InheritanceTest : public testing::ControllerTest {};
 TEST_F(InheritanceTest, ResourceChainFollowsGuideOrder) {
   PropsChange ctrl;
   ctrl.override_props = {{"DrbdOptions/Net/max-buffers", "1000"},
-                         {"DrbdOptions/Disk/al-extents", "1"}};
+                         {"DrbdOptions/Disk/al-extents", "100"}};
   ExpectOk(service_->SetControllerProps(ctrl));
   ResourceGroup rg;
   rg.name = "rg";
   rg.props = {{"DrbdOptions/Net/max-buffers", "2000"}, {"DrbdOptions/Net/verify-alg", "crc32c"}};
   ExpectOk(service_->CreateRg(rg));
-  AddNode("a", {{"DrbdOptions/Disk/al-extents", "2"}});
+  AddNode("a", {{"DrbdOptions/Disk/al-extents", "200"}});
   StoragePool p;
   p.name = "pool";
   p.props[prop::kStorDriverPoolName] = "/srv";
@@ -84,7 +95,7 @@ TEST_F(InheritanceTest, ResourceChainFollowsGuideOrder) {
   auto eff = EffectiveProps(cluster_->ResourceChain(*cluster_->FindResource("res", "a")));
   EXPECT_EQ(eff["DrbdOptions/Net/verify-alg"].value, "sha256");  // rd beats rg
   EXPECT_EQ(eff["DrbdOptions/Net/max-buffers"].value, "2000");   // rg beats controller
-  EXPECT_EQ(eff["DrbdOptions/Disk/al-extents"].value, "2");      // node beats controller
+  EXPECT_EQ(eff["DrbdOptions/Disk/al-extents"].value, "200");    // node beats controller
   EXPECT_EQ(eff["StorPoolName"].source, "resource");
 }
 

@@ -247,6 +247,55 @@ json::object RdView(const Cluster& c, const ResourceDefinition& rd, bool with_vd
   return o;
 }
 
+// QuerySizeInfoResponse. Tandem has one oversubscription ratio per pool, so
+// the free- and total-capacity ratios equal it.
+json::object SizeInfoToJson(const SizeInfo& info, const ApiCallRcList& reports) {
+  json::object space;
+  space["max_vlm_size_in_kib"] = info.max_vlm_size_kib.value_or(0);
+  if (info.available_kib) space["available_size_in_kib"] = *info.available_kib;
+  if (info.capacity_kib) space["capacity_in_kib"] = *info.capacity_kib;
+  space["default_max_oversubscription_ratio"] = info.default_max_oversubscription_ratio;
+  space["max_oversubscription_ratio"] = info.max_oversubscription_ratio;
+  space["max_free_capacity_oversubscription_ratio"] = info.max_oversubscription_ratio;
+  space["max_total_capacity_oversubscription_ratio"] = info.max_oversubscription_ratio;
+  json::array spawn;
+  for (const SizeInfoPool& p : info.next_spawn) {
+    json::object one{{"node_name", p.node}, {"stor_pool_name", p.pool}};
+    if (p.oversubscription_ratio) {
+      one["stor_pool_oversubscription_ratio"] = *p.oversubscription_ratio;
+      one["stor_pool_free_capacity_oversubscription_ratio"] = *p.oversubscription_ratio;
+      one["stor_pool_total_capacity_oversubscription_ratio"] = *p.oversubscription_ratio;
+    }
+    spawn.push_back(std::move(one));
+  }
+  space["next_spawn_result"] = std::move(spawn);
+  json::object o;
+  o["space_info"] = std::move(space);
+  o["reports"] = RcToJson(reports);
+  return o;
+}
+
+// MaxVolumeSizes (the deprecated query-max-volume-size): one candidate, the
+// group a spawn would choose.
+json::object MaxVolumeSizesToJson(const SizeInfo& info) {
+  json::array candidates;
+  if (!info.next_spawn.empty()) {
+    json::array nodes;
+    bool all_thin = true;
+    for (const SizeInfoPool& p : info.next_spawn) {
+      nodes.emplace_back(p.node);
+      all_thin = all_thin && p.thin;
+    }
+    candidates.push_back(json::object{{"storage_pool", info.next_spawn.front().pool},
+                                      {"max_volume_size_kib", info.max_vlm_size_kib.value_or(0)},
+                                      {"node_names", std::move(nodes)},
+                                      {"all_thin", all_thin}});
+  }
+  return json::object{
+      {"candidates", std::move(candidates)},
+      {"default_max_oversubscription_ratio", info.default_max_oversubscription_ratio}};
+}
+
 // ---- Request bodies -------------------------------------------------------
 
 Status ReadRgModify(const json::object& o, RgModifyRequest* req) {
@@ -260,6 +309,14 @@ Status ReadRgModify(const json::object& o, RgModifyRequest* req) {
     req->select_filter = filter;
   }
   return ReadOptInt(o, "peer_slots", &req->peer_slots);
+}
+
+Status ReadNetInterfaceRequest(const json::object& o, NetInterfaceRequest* req) {
+  TANDEM_TRY(ReadOptString(o, "name", &req->name));
+  TANDEM_TRY(ReadOptString(o, "address", &req->address));
+  TANDEM_TRY(ReadOptInt(o, "satellite_port", &req->satellite_port));
+  TANDEM_TRY(ReadOptString(o, "satellite_encryption_type", &req->encryption_type));
+  return ReadOptBool(o, "is_active", &req->is_active);
 }
 
 Status ReadSpawn(const json::object& o, SpawnRequest* req) {
@@ -300,7 +357,8 @@ bool IsCreatePath(const std::vector<std::string>& s) {
   return last == "nodes" || last == "storage-pools" || last == "storage-pool-definitions" ||
          last == "resource-groups" || last == "volume-groups" || last == "resource-definitions" ||
          last == "volume-definitions" || last == "resources" || last == "autoplace" ||
-         last == "spawn" || last == "properties" || (s.size() == 6 && s[4] == "resources");
+         last == "spawn" || last == "properties" || last == "net-interfaces" ||
+         (s.size() == 6 && s[4] == "resources");
 }
 
 }  // namespace
@@ -424,7 +482,8 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
       auto props = PropFilter(q);
       json::array a;
       for (const auto& [k, n] : c.nodes.rows()) {
-        if (Selected(names, n.name) && PropsMatch(n.props, props)) a.push_back(NodeView(n, observed_));
+        if (Selected(names, n.name) && PropsMatch(n.props, props))
+          a.push_back(NodeView(n, observed_));
       }
       return JsonResponse(200, Page(std::move(a), q));
     }
@@ -477,6 +536,22 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     if (s.size() == 4 && s[3] == "lost") {
       if (m != "DELETE") return method_not_allowed();
       return RcResponse(service_->LostNode(node), 200);
+    }
+    if (s[3] == "net-interfaces" && (s.size() == 4 || s.size() == 5) && m != "GET") {
+      bool collection = s.size() == 4;
+      if (collection ? m != "POST" : m != "PUT" && m != "DELETE") return method_not_allowed();
+      if (m == "DELETE") return RcResponse(service_->DeleteNetInterface(node, s[4]), 200);
+      auto o = body_obj();
+      if (!o.ok()) return ParseError(o.error().message);
+      NetInterfaceRequest nif;
+      Status st = ReadNetInterfaceRequest(*o, &nif);
+      if (!st.ok()) return ParseError(st.error().message);
+      if (collection) {
+        if (!nif.name || !nif.address)
+          return ParseError("Fields 'name' and 'address' are required");
+        return RcResponse(service_->CreateNetInterface(node, nif), 201);
+      }
+      return RcResponse(service_->ModifyNetInterface(node, s[4], nif), 200);
     }
     if (s[3] == "net-interfaces" && m == "GET") {
       const Node* n = c.FindNode(node);
@@ -628,6 +703,25 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
         return RcResponse(service_->ModifyRg(rg, mod), 200);
       }
       return method_not_allowed();
+    }
+    if (s.size() == 4 && (s[3] == "query-size-info" || s[3] == "query-max-volume-size")) {
+      bool max_sizes = s[3] == "query-max-volume-size";
+      if (max_sizes ? m != "GET" : m != "POST") return method_not_allowed();
+      SelectFilter overrides;
+      if (!max_sizes) {
+        auto o = body_obj();
+        if (!o.ok()) return ParseError(o.error().message);
+        auto f = ReadObject(*o, "select_filter");
+        if (!f.ok()) return ParseError(f.error().message);
+        if (*f) {
+          Status st = SelectFilterFromJson(**f, &overrides);
+          if (!st.ok()) return ParseError(st.error().message);
+        }
+      }
+      Service::SizeInfoAnswer answer = service_->QuerySizeInfo(rg, overrides);
+      if (!answer.info) return RcResponse(answer.reports, 200);
+      return JsonResponse(200, max_sizes ? MaxVolumeSizesToJson(*answer.info)
+                                         : SizeInfoToJson(*answer.info, answer.reports));
     }
     if (s.size() == 4 && s[3] == "spawn") {
       if (m != "POST") return method_not_allowed();

@@ -296,5 +296,114 @@ TEST_F(RestApiTest, GroupModifyReadsSelectFilter) {
   EXPECT_EQ(Call("GET", "/v1/resource-groups").body, before);
 }
 
+TEST_F(RestApiTest, NetInterfacesCreateModifyDeleteWithOpenApiFields) {
+  Node3();
+  auto created = Call("POST", "/v1/nodes/n1/net-interfaces",
+                      R"({"name":"nic1","address":"10.0.1.1","satellite_port":3366})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto list = Json(Call("GET", "/v1/nodes/n1/net-interfaces")).as_array();
+  ASSERT_EQ(list.size(), 2u);
+  auto nif = list[1].as_object();
+  for (const char* k :
+       {"name", "address", "satellite_port", "satellite_encryption_type", "is_active", "uuid"}) {
+    EXPECT_TRUE(nif.contains(k)) << k;
+  }
+  EXPECT_EQ(nif.at("name"), "nic1");
+  EXPECT_EQ(nif.at("is_active"), false);
+  auto put = Call("PUT", "/v1/nodes/n1/net-interfaces/nic1",
+                  R"({"name":"nic1","address":"10.0.1.2","is_active":true})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  auto one = Json(Call("GET", "/v1/nodes/n1/net-interfaces/nic1")).as_object();
+  EXPECT_EQ(one.at("address"), "10.0.1.2");
+  EXPECT_EQ(one.at("is_active"), true);
+  EXPECT_EQ(Call("DELETE", "/v1/nodes/n1/net-interfaces/default").status, 200);
+}
+
+TEST_F(RestApiTest, RefusedNetInterfaceRequestsAnswerLinstorStatuses) {
+  Node3();
+  std::string before = Call("GET", "/v1/nodes").body;
+  auto dup =
+      Call("POST", "/v1/nodes/n1/net-interfaces", R"({"name":"default","address":"10.0.0.5"})");
+  EXPECT_EQ(dup.status, 500);
+  auto rc = Json(dup).as_array()[0].as_object().at("ret_code").as_int64();
+  EXPECT_EQ(static_cast<uint64_t>(rc),
+            static_cast<uint64_t>(
+                rc::Compose(rc::kMaskError, rc::kMaskCrt, rc::kMaskNetIf, rc::kFailExistsNetIf)));
+  EXPECT_EQ(
+      Call("POST", "/v1/nodes/n1/net-interfaces", R"({"name":"x1","address":"1.2.3"})").status,
+      500);
+  EXPECT_EQ(Call("POST", "/v1/nodes/n1/net-interfaces", R"({"address":"10.0.0.5"})").status, 400);
+  EXPECT_EQ(Call("POST", "/v1/nodes/n1/net-interfaces", R"({"name":)").status, 400);
+  EXPECT_EQ(Call("POST", "/v1/nodes/nonode/net-interfaces", R"({"name":"x1","address":"10.0.0.5"})")
+                .status,
+            404);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/net-interfaces/nope", R"({"address":"10.0.0.5"})").status,
+            404);
+  EXPECT_EQ(Call("DELETE", "/v1/nodes/n1/net-interfaces/default").status, 500);  // the last one
+  EXPECT_EQ(Call("GET", "/v1/nodes").body, before);
+}
+
+TEST_F(RestApiTest, QuerySizeInfoHasTheOpenApiShape) {
+  Node3();
+  ASSERT_EQ(Call("POST", "/v1/resource-groups",
+                 R"({"name":"grp","select_filter":{"place_count":2,"storage_pool_list":["ssd"]}})")
+                .status,
+            201);
+  auto r = Call("POST", "/v1/resource-groups/grp/query-size-info", "{}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto o = Json(r).as_object();
+  ASSERT_TRUE(o.at("reports").is_array());
+  EXPECT_TRUE(o.at("reports").as_array().empty());
+  auto space = o.at("space_info").as_object();
+  for (const char* k : {"max_vlm_size_in_kib", "available_size_in_kib", "capacity_in_kib",
+                        "default_max_oversubscription_ratio", "max_oversubscription_ratio",
+                        "max_free_capacity_oversubscription_ratio",
+                        "max_total_capacity_oversubscription_ratio", "next_spawn_result"}) {
+    EXPECT_TRUE(space.contains(k)) << k;
+  }
+  EXPECT_TRUE(space.at("max_vlm_size_in_kib").is_int64());
+  EXPECT_EQ(space.at("max_vlm_size_in_kib").as_int64(), 104857600LL * 20);  // thin, ratio 20
+  EXPECT_EQ(space.at("capacity_in_kib").as_int64(), 104857600LL);
+  EXPECT_TRUE(space.at("default_max_oversubscription_ratio").is_double());
+  auto spawn = space.at("next_spawn_result").as_array();
+  ASSERT_EQ(spawn.size(), 2u);
+  for (const char* k : {"node_name", "stor_pool_name", "stor_pool_oversubscription_ratio",
+                        "stor_pool_free_capacity_oversubscription_ratio",
+                        "stor_pool_total_capacity_oversubscription_ratio"}) {
+    EXPECT_TRUE(spawn[0].as_object().contains(k)) << k;
+  }
+  EXPECT_EQ(spawn[0].at("stor_pool_name"), "ssd");
+  // select_filter fields override the group's.
+  auto three = Json(Call("POST", "/v1/resource-groups/grp/query-size-info",
+                         R"({"select_filter":{"place_count":3}})"));
+  EXPECT_EQ(three.at("space_info").at("next_spawn_result").as_array().size(), 3u);
+  auto max = Call("GET", "/v1/resource-groups/grp/query-max-volume-size");
+  ASSERT_EQ(max.status, 200);
+  auto cand = Json(max).at("candidates").as_array();
+  ASSERT_EQ(cand.size(), 1u);
+  for (const char* k : {"storage_pool", "max_volume_size_kib", "node_names", "all_thin"}) {
+    EXPECT_TRUE(cand[0].as_object().contains(k)) << k;
+  }
+  EXPECT_EQ(cand[0].at("all_thin"), true);
+}
+
+TEST_F(RestApiTest, QuerySizeInfoRefusals) {
+  Node3();
+  std::string before = Call("GET", "/v1/resource-groups").body;
+  EXPECT_EQ(Call("POST", "/v1/resource-groups/nogrp/query-size-info", "{}").status, 404);
+  auto none = Call("POST", "/v1/resource-groups/DfltRscGrp/query-size-info",
+                   R"({"select_filter":{"place_count":4}})");
+  ASSERT_EQ(none.status, 200);
+  auto o = Json(none).as_object();
+  EXPECT_EQ(o.at("space_info").at("max_vlm_size_in_kib"), 0);
+  EXPECT_TRUE(o.at("space_info").at("next_spawn_result").as_array().empty());
+  ASSERT_EQ(o.at("reports").as_array().size(), 1u);
+  EXPECT_THAT(json::serialize(o.at("reports")), HasSubstr("Not enough available nodes"));
+  EXPECT_EQ(Call("POST", "/v1/resource-groups/DfltRscGrp/query-size-info", "[").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/resource-groups/DfltRscGrp/query-size-info").status, 405);
+  EXPECT_EQ(Call("GET", "/v1/resource-groups").body, before);
+  EXPECT_EQ(Call("GET", "/v1/resource-definitions").body, "[]");
+}
+
 }  // namespace
 }  // namespace tandem::controller

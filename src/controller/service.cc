@@ -160,6 +160,31 @@ class Service::Op {
     change.override_props = props;
     return CheckProps(change);
   }
+  // Address, port and encryption of a net interface, with LINSTOR's codes.
+  bool CheckNetInterface(NetInterface* nif) {
+    if (!ValidAddress(nif->address)) {
+      return Fail(kFailInvldNetAddr,
+                  "The address " + Q(nif->address) + " of net interface " + Q(nif->name) +
+                      " is not a valid IP address.",
+                  "", "Specify a valid IPv4 or IPv6 address.", kMaskNetIf);
+    }
+    if (nif->satellite_port < 1 || nif->satellite_port > 65535) {
+      return Fail(kFailInvldNetPort,
+                  "The port " + std::to_string(nif->satellite_port) + " of net interface " +
+                      Q(nif->name) + " is invalid.",
+                  "", "Specify a port from 1 to 65535.", kMaskNetIf);
+    }
+    std::string enc = NameKey(nif->encryption_type);  // upper case
+    if (enc != "PLAIN" && enc != "SSL") {
+      return Fail(kFailInvldNetAddr,
+                  "The encryption type " + Q(nif->encryption_type) + " of net interface " +
+                      Q(nif->name) + " is invalid.",
+                  "", "Use PLAIN or SSL.", kMaskNetIf);
+    }
+    nif->encryption_type = enc;
+    return true;
+  }
+
   bool CheckFilter(const SelectFilter& f) {
     if (f.place_count && *f.place_count == 0) {
       return Fail(kFailInvldPlaceCount, "Place count must be at least 1 (or -1 for all nodes).");
@@ -600,6 +625,143 @@ ApiCallRcList Service::ModifyNode(const std::string& name, const NodeModifyReque
   return op.Finish();
 }
 
+namespace {
+
+NetInterface* FindNetInterface(Node* node, const std::string& name) {
+  for (NetInterface& nif : node->net_interfaces) {
+    if (NameEquals(nif.name, name)) return &nif;
+  }
+  return nullptr;
+}
+
+// Makes `active` the node's only active interface (the satellite connection).
+void Activate(Node* node, const std::string& active) {
+  for (NetInterface& nif : node->net_interfaces) nif.is_active = NameEquals(nif.name, active);
+  node->props["CurStltConnName"] = FindNetInterface(node, active)->name;
+}
+
+}  // namespace
+
+ApiCallRcList Service::CreateNetInterface(const std::string& node_name,
+                                          const NetInterfaceRequest& req) {
+  Op op(this, kMaskCrt, kMaskNetIf);
+  op.Ref("Node", node_name);
+  auto run = [&]() -> bool {
+    const Node* cur = op.NeedNode(node_name);
+    if (!cur) return false;
+    Node node = *cur;
+    NetInterface nif;
+    nif.name = req.name.value_or("");
+    op.Ref("NetIf", nif.name);
+    Status ns = ValidateNetInterfaceName(nif.name);
+    if (!ns.ok()) return op.FailStatus(kFailInvldNetName, ns);
+    if (FindNetInterface(&node, nif.name)) {
+      return op.Fail(
+          kFailExistsNetIf,
+          "Net interface " + Q(nif.name) + " of node " + Q(node.name) + " already exists.",
+          "The node already has a net interface with this name.",
+          "Choose another name, or modify the existing interface.");
+    }
+    nif.address = req.address.value_or("");
+    nif.encryption_type = NameKey(req.encryption_type.value_or("PLAIN"));
+    nif.satellite_port = req.satellite_port.value_or(nif.encryption_type == "SSL" ? 3367 : 3366);
+    if (!op.CheckNetInterface(&nif)) return false;
+    nif.uuid = NewUuid();
+    bool first = node.net_interfaces.empty();
+    node.net_interfaces.push_back(nif);
+    if (req.is_active.value_or(false) || first) Activate(&node, nif.name);
+    op.txn().Put(op.m().nodes, NodeKey(node.name), node);
+    op.Ok(kCreated, "New net interface " + Q(nif.name) + " on node " + Q(node.name) + " created.");
+    return true;
+  };
+  run();
+  return op.Finish();
+}
+
+ApiCallRcList Service::ModifyNetInterface(const std::string& node_name, const std::string& name,
+                                          const NetInterfaceRequest& req) {
+  Op op(this, kMaskMod, kMaskNetIf);
+  op.Ref("Node", node_name);
+  op.Ref("NetIf", name);
+  auto run = [&]() -> bool {
+    const Node* cur = op.NeedNode(node_name);
+    if (!cur) return false;
+    Node node = *cur;
+    NetInterface* nif = FindNetInterface(&node, name);
+    if (!nif) {
+      return op.Fail(kFailNotFoundNetIf,
+                     "Net interface " + Q(name) + " of node " + Q(node.name) + " not found.",
+                     "The node has no net interface with this name.",
+                     "List the interfaces with: node interface list " + node.name);
+    }
+    if (req.name && !NameEquals(*req.name, nif->name)) {
+      return op.Fail(
+          kFailInvldNetName,
+          "Net interface " + Q(nif->name) + " cannot be renamed to " + Q(*req.name) + ".", "",
+          "Create a new interface and delete the old one.");
+    }
+    if (req.address) nif->address = *req.address;
+    if (req.satellite_port) nif->satellite_port = *req.satellite_port;
+    if (req.encryption_type) nif->encryption_type = *req.encryption_type;
+    if (!op.CheckNetInterface(nif)) return false;
+    std::string display = nif->name;
+    if (req.is_active && !*req.is_active && nif->is_active) {
+      return op.Fail(kFailInvldConf,
+                     "Net interface " + Q(display) + " is the active satellite connection of " +
+                         "node " + Q(node.name) + " and cannot be deactivated.",
+                     "",
+                     "Activate another interface instead: node interface modify " + node.name +
+                         " OTHER --active");
+    }
+    if (req.is_active.value_or(false)) Activate(&node, display);
+    op.txn().Put(op.m().nodes, NodeKey(node.name), node);
+    op.Ok(kModified, "Net interface " + Q(display) + " on node " + Q(node.name) + " modified.");
+    return true;
+  };
+  run();
+  return op.Finish();
+}
+
+ApiCallRcList Service::DeleteNetInterface(const std::string& node_name, const std::string& name) {
+  Op op(this, kMaskDel, kMaskNetIf);
+  op.Ref("Node", node_name);
+  op.Ref("NetIf", name);
+  auto run = [&]() -> bool {
+    const Node* cur = op.NeedNode(node_name);
+    if (!cur) return false;
+    Node node = *cur;
+    NetInterface* nif = FindNetInterface(&node, name);
+    if (!nif) {
+      return op.Fail(kFailNotFoundNetIf,
+                     "Net interface " + Q(name) + " of node " + Q(node.name) + " not found.",
+                     "The node has no net interface with this name.",
+                     "List the interfaces with: node interface list " + node.name);
+    }
+    std::string display = nif->name;
+    if (node.net_interfaces.size() == 1) {
+      return op.Fail(kFailInUse,
+                     "Net interface " + Q(display) + " is the last one of node " + Q(node.name) +
+                         " and cannot be deleted.",
+                     "A node needs at least one net interface.",
+                     "Create another interface first, or delete the node.");
+    }
+    if (nif->is_active) {
+      return op.Fail(kFailInUse,
+                     "Net interface " + Q(display) + " is the active satellite connection of " +
+                         "node " + Q(node.name) + " and cannot be deleted.",
+                     "The controller reaches the satellite through this interface.",
+                     "Activate another interface first: node interface modify " + node.name +
+                         " OTHER --active");
+    }
+    node.net_interfaces.erase(node.net_interfaces.begin() + (nif - node.net_interfaces.data()));
+    op.txn().Put(op.m().nodes, NodeKey(node.name), node);
+    op.Ok(kDeleted, "Net interface " + Q(display) + " on node " + Q(node.name) + " deleted.");
+    return true;
+  };
+  run();
+  return op.Finish();
+}
+
 ApiCallRcList Service::DeleteNode(const std::string& name) { return RemoveNode(name, false); }
 
 ApiCallRcList Service::LostNode(const std::string& name) { return RemoveNode(name, true); }
@@ -637,8 +799,7 @@ ApiCallRcList Service::EvictNode(const std::string& name) {
   return MoveOffNode(name, {}, {}, /*evict=*/true);
 }
 
-ApiCallRcList Service::MoveOffNode(const std::string& name,
-                                   const std::vector<std::string>& targets,
+ApiCallRcList Service::MoveOffNode(const std::string& name, const std::vector<std::string>& targets,
                                    const std::vector<std::string>& do_not_target, bool evict) {
   Op op(this, kMaskMod, kMaskNode);
   op.Ref("Node", name);
@@ -698,9 +859,9 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
               !HasFlag(r->flags, kFlagEvacuate))
             ++remaining;
         }
-        int min_count = static_cast<int>(PropNumber(cluster_->RdChain(rd),
-                                                    prop::kAutoEvictMinReplicaCount,
-                                                    filter.place_count.value_or(kDefaultPlaceCount)));
+        int min_count =
+            static_cast<int>(PropNumber(cluster_->RdChain(rd), prop::kAutoEvictMinReplicaCount,
+                                        filter.place_count.value_or(kDefaultPlaceCount)));
         if (remaining >= min_count) {
           op.Ok(kModified,
                 "Resource " + Q(rd.name) + " keeps " + std::to_string(remaining) +
@@ -772,8 +933,8 @@ ApiCallRcList Service::MoveOffNode(const std::string& name,
       } else {
         op.RemoveResource(r.rd_name, display);
         op.Ok(kDeleted,
-              "Resource " + Q(r.rd_name) + " on " + (evict ? "evicted" : "evacuated") +
-                  " node " + Q(display) + " deleted.",
+              "Resource " + Q(r.rd_name) + " on " + (evict ? "evicted" : "evacuated") + " node " +
+                  Q(display) + " deleted.",
               kMaskRsc);
       }
       affected.insert(r.rd_name);
@@ -1046,6 +1207,48 @@ ApiCallRcList Service::DeleteRg(const std::string& name) {
     }
   }
   return op.Finish();
+}
+
+Service::SizeInfoAnswer Service::QuerySizeInfo(const std::string& rg_name,
+                                               const SelectFilter& overrides) const {
+  SizeInfoAnswer answer;
+  const ResourceGroup* rg = cluster_->FindRg(rg_name);
+  auto fail = [&](uint64_t code, std::string message, std::string cause, std::string correction) {
+    ApiCallRc e =
+        Error(0, kMaskRscGrp, code, std::move(message), std::move(cause), std::move(correction));
+    e.obj_refs["RscGrp"] = rg_name;
+    answer.reports.push_back(std::move(e));
+  };
+  if (!rg) {
+    fail(kFailNotFoundRscGrp, "Resource group " + Q(rg_name) + " not found.",
+         "The specified resource group " + Q(rg_name) + " could not be found in the database",
+         "Create a resource group with the name " + Q(rg_name) + " first.");
+    return answer;
+  }
+  SelectFilter filter = MergeFilters(overrides, rg->select_filter);
+  auto info = tandem::controller::QuerySizeInfo(*cluster_, filter);
+  if (!info.ok()) {
+    answer.info = SizeInfo{};
+    answer.info->max_vlm_size_kib = 0;
+    const tandem::Error& e = info.error();
+    if (e.code == Errc::kRefused) {
+      fail(kFailNotEnoughNodes, e.message,
+           "The select filter of resource group " + Q(rg->name) +
+               " cannot be met by the nodes and storage pools of the cluster.",
+           "Add nodes or storage pools, free space, or relax the placement constraints.");
+    } else {
+      fail(kFailInvldConf, e.message, "", "Correct the select filter.");
+    }
+    return answer;
+  }
+  answer.info = std::move(*info);
+  for (const PlacementChoice& c : answer.info->unknown_capacity) {
+    ApiCallRc w = Warn(0, kMaskStorPool, kWarnNotFound,
+                       "The capacity of storage pool " + Q(c.pool) + " on node " + Q(c.node) +
+                           " is unknown; it does not limit the sizes.");
+    answer.reports.push_back(std::move(w));
+  }
+  return answer;
 }
 
 ApiCallRcList Service::CreateVg(const std::string& rg_name, VolumeGroup vg,

@@ -29,6 +29,17 @@ struct NodeModifyRequest {
   PropsChange props;
 };
 
+// A net interface as POST and PUT give it (NetInterface, all fields
+// optional here): create needs name and address; modify changes only the
+// fields given and keeps the name.
+struct NetInterfaceRequest {
+  std::optional<std::string> name;
+  std::optional<std::string> address;
+  std::optional<int> satellite_port;           // create: 3366, 3367 for SSL
+  std::optional<std::string> encryption_type;  // PLAIN or SSL, any case
+  std::optional<bool> is_active;               // true: the satellite connection
+};
+
 struct RgModifyRequest {
   std::optional<std::string> description;
   PropsChange props;
@@ -140,6 +151,17 @@ class Service {
   // The node is gone for good: removes it, its pools and all its resources.
   ApiCallRcList LostNode(const std::string& name);
 
+  // Net interfaces (guide "Managing Network Interface Cards"). At most one
+  // is active: the address the controller dials (desired.h EndpointOf), so
+  // activating one or changing the active one's address or port redials the
+  // satellite there. Refused: invalid name, address or port, a duplicate
+  // name, deleting the node's last or its active interface, deactivating
+  // the active one.
+  ApiCallRcList CreateNetInterface(const std::string& node, const NetInterfaceRequest& req);
+  ApiCallRcList ModifyNetInterface(const std::string& node, const std::string& name,
+                                   const NetInterfaceRequest& req);
+  ApiCallRcList DeleteNetInterface(const std::string& node, const std::string& name);
+
   ApiCallRcList CreatePoolDef(StoragePoolDefinition def);
   ApiCallRcList ModifyPoolDef(const std::string& name, const PropsChange& change);
   ApiCallRcList DeletePoolDef(const std::string& name);
@@ -152,6 +174,16 @@ class Service {
   ApiCallRcList ModifyRg(const std::string& name, const RgModifyRequest& req);
   ApiCallRcList DeleteRg(const std::string& name);
   ApiCallRcList Spawn(const std::string& rg, const SpawnRequest& req);
+  // query-size-info of a group: SizeInfo for the group's select filter with
+  // the fields set in `overrides` replacing the group's. Changes nothing.
+  // `reports` holds an error when the group is missing (no info) or when no
+  // placement is possible (info with size 0 and no spawn result), and a
+  // warning for chosen pools whose capacity is unknown.
+  struct SizeInfoAnswer {
+    std::optional<SizeInfo> info;
+    ApiCallRcList reports;
+  };
+  SizeInfoAnswer QuerySizeInfo(const std::string& rg, const SelectFilter& overrides) const;
   ApiCallRcList CreateVg(const std::string& rg, VolumeGroup vg, std::optional<int> volume_number);
   ApiCallRcList ModifyVg(const std::string& rg, int vlmnr, const PropsChange& change,
                          const std::vector<std::string>& flags);

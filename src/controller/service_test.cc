@@ -494,7 +494,8 @@ TEST_F(ServiceTest, EvacuateMovesDiskfulReplicasAndExcludesTheNode) {
   ASSERT_EQ(diskful.size(), 3u) << Describe(r);
   EXPECT_EQ(std::count(diskful.begin(), diskful.end(), "b"), 1);
   bool kept = false;
-  for (const auto& c : r) kept = kept || c.message.find("is kept until its new replica") != std::string::npos;
+  for (const auto& c : r)
+    kept = kept || c.message.find("is kept until its new replica") != std::string::npos;
   EXPECT_TRUE(kept) << Describe(r);
   // The leaving replica does not count for quorum: the tiebreaker stays.
   EXPECT_EQ(ResourceNodes("r1").size(), 4u) << Describe(r);
@@ -744,6 +745,111 @@ TEST_F(ServiceTest, LostNodeRemovesItsResourcesAndReevaluatesQuorum) {
   std::string before = Snapshot();
   EXPECT_EQ(FirstCode(service_->LostNode("c")), rc::kFailNotFoundNode);
   EXPECT_EQ(Snapshot(), before);
+}
+
+// ---- net interfaces ---------------------------------------------------------
+
+NetInterfaceRequest Nif(const std::string& name, const std::string& address) {
+  NetInterfaceRequest r;
+  r.name = name;
+  r.address = address;
+  return r;
+}
+
+TEST_F(ServiceTest, NetInterfaceCreateModifyDelete) {
+  AddNode("a");
+  ExpectOk(service_->CreateNetInterface("a", Nif("nic1", "10.0.0.2")));
+  const Node* n = cluster_->FindNode("a");
+  ASSERT_EQ(n->net_interfaces.size(), 2u);
+  EXPECT_EQ(n->net_interfaces[1].satellite_port, 3366);
+  EXPECT_FALSE(n->net_interfaces[1].is_active);
+  NetInterfaceRequest activate;
+  activate.is_active = true;
+  activate.address = "10.0.0.3";
+  ExpectOk(service_->ModifyNetInterface("a", "NIC1", activate));
+  n = cluster_->FindNode("a");
+  EXPECT_FALSE(n->net_interfaces[0].is_active);
+  EXPECT_TRUE(n->net_interfaces[1].is_active);
+  EXPECT_EQ(n->net_interfaces[1].address, "10.0.0.3");
+  EXPECT_EQ(n->props.at("CurStltConnName"), "nic1");
+  // The controller dials the active interface (the hub redials when it changes).
+  EXPECT_EQ(EndpointOf(*n), (SatelliteEndpoint{"10.0.0.3", 3366}));
+  ExpectOk(service_->DeleteNetInterface("a", "default"));
+  EXPECT_EQ(cluster_->FindNode("a")->net_interfaces.size(), 1u);
+}
+
+TEST_F(ServiceTest, SslNetInterfaceDefaultsToPort3367) {
+  AddNode("a");
+  NetInterfaceRequest r = Nif("secure", "10.0.0.2");
+  r.encryption_type = "ssl";
+  ExpectOk(service_->CreateNetInterface("a", r));
+  EXPECT_EQ(cluster_->FindNode("a")->net_interfaces[1].satellite_port, 3367);
+  EXPECT_EQ(cluster_->FindNode("a")->net_interfaces[1].encryption_type, "SSL");
+}
+
+TEST_F(ServiceTest, RefusedNetInterfaceRequestsChangeNothing) {
+  AddNode("a");
+  std::string before = Snapshot();
+  auto code = [](const rc::ApiCallRcList& l) { return l.empty() ? 0 : l.front().code(); };
+  EXPECT_EQ(code(service_->CreateNetInterface("a", Nif("default", "10.0.0.9"))),
+            rc::kFailExistsNetIf);
+  EXPECT_EQ(code(service_->CreateNetInterface("a", Nif("nic1", "10.0.0.256"))),
+            rc::kFailInvldNetAddr);
+  EXPECT_EQ(code(service_->CreateNetInterface("a", Nif("x", "10.0.0.2"))), rc::kFailInvldNetName);
+  NetInterfaceRequest port = Nif("nic1", "10.0.0.2");
+  port.satellite_port = 70000;
+  EXPECT_EQ(code(service_->CreateNetInterface("a", port)), rc::kFailInvldNetPort);
+  EXPECT_EQ(code(service_->CreateNetInterface("nonode", Nif("nic1", "10.0.0.2"))),
+            rc::kFailNotFoundNode);
+  EXPECT_EQ(code(service_->DeleteNetInterface("a", "default")), rc::kFailInUse);  // the last
+  EXPECT_EQ(code(service_->DeleteNetInterface("a", "nic9")), rc::kFailNotFoundNetIf);
+  NetInterfaceRequest bad_ip;
+  bad_ip.address = "not-an-ip";
+  EXPECT_EQ(code(service_->ModifyNetInterface("a", "default", bad_ip)), rc::kFailInvldNetAddr);
+  NetInterfaceRequest off;
+  off.is_active = false;
+  EXPECT_EQ(code(service_->ModifyNetInterface("a", "default", off)), rc::kFailInvldConf);
+  EXPECT_EQ(Snapshot(), before);
+}
+
+TEST_F(ServiceTest, ActiveNetInterfaceCannotBeDeleted) {
+  AddNode("a");
+  ExpectOk(service_->CreateNetInterface("a", Nif("nic1", "10.0.0.2")));
+  std::string before = Snapshot();
+  auto r = service_->DeleteNetInterface("a", "default");
+  ASSERT_TRUE(rc::HasError(r));
+  EXPECT_EQ(r.front().code(), rc::kFailInUse);
+  EXPECT_EQ(Snapshot(), before);
+}
+
+// ---- query-size-info ----------------------------------------------------------
+
+TEST_F(ServiceTest, SizeInfoUsesTheGroupFilterWithOverrides) {
+  for (const char* n : {"a", "b", "c"}) {
+    AddNode(n);
+    AddPool(n, "pool", 100000);
+  }
+  ResourceGroup rg;
+  rg.name = "grp";
+  rg.select_filter.place_count = 3;
+  ExpectOk(service_->CreateRg(rg));
+  auto answer = service_->QuerySizeInfo("grp", {});
+  ASSERT_TRUE(answer.info);
+  EXPECT_FALSE(rc::HasError(answer.reports)) << testing::Describe(answer.reports);
+  EXPECT_EQ(answer.info->next_spawn.size(), 3u);
+  SelectFilter two;
+  two.place_count = 2;
+  EXPECT_EQ(service_->QuerySizeInfo("grp", two).info->next_spawn.size(), 2u);
+  SelectFilter four;
+  four.place_count = 4;
+  auto none = service_->QuerySizeInfo("grp", four);
+  ASSERT_TRUE(none.info);
+  EXPECT_EQ(none.info->max_vlm_size_kib, 0);
+  ASSERT_TRUE(rc::HasError(none.reports));
+  EXPECT_EQ(none.reports.front().code(), rc::kFailNotEnoughNodes);
+  auto missing = service_->QuerySizeInfo("nogrp", {});
+  EXPECT_FALSE(missing.info);
+  EXPECT_EQ(rc::HttpStatusFor(missing.reports, 200), 404);
 }
 
 }  // namespace

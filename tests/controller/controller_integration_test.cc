@@ -402,4 +402,178 @@ TEST_F(ControllerIntegrationTest, NodeEvacuateRestoreLost) {
   EXPECT_EQ(State(), before);
 }
 
+// ---- node interface ---------------------------------------------------------
+
+TEST_F(ControllerIntegrationTest, NodeInterfaceCreateListModifyDelete) {
+  ThreeNodes();
+  TandemOk({"node", "interface", "create", "alpha", "nic1", "127.0.0.2", "--port", "3400"});
+  auto list = Tandem({"n", "i", "l", "alpha"});
+  ASSERT_EQ(list.exit_code, 0) << list.out;
+  EXPECT_THAT(list.out, HasSubstr("NetInterface"));
+  EXPECT_THAT(list.out, HasSubstr("+ StltCon ┊ default"));
+  EXPECT_THAT(list.out, HasSubstr("┊ +         ┊ nic1         ┊ 127.0.0.2 ┊ 3400 ┊ PLAIN"));
+  auto machine = Tandem({"-m", "n", "i", "l", "alpha"});
+  ASSERT_EQ(machine.exit_code, 0);
+  EXPECT_EQ(json::parse(machine.out).as_array()[0].as_array().size(), 2u);
+
+  // Activating nic1 (with a new address) moves the satellite connection there.
+  TandemOk({"n", "i", "m", "alpha", "nic1", "--ip", "127.0.0.3", "--active"});
+  json::value nic = json::parse(Get("/v1/nodes/alpha/net-interfaces/nic1"));
+  EXPECT_EQ(nic.at("address"), "127.0.0.3");
+  EXPECT_EQ(nic.at("is_active"), true);
+  EXPECT_THAT(Tandem({"n", "l"}).out, HasSubstr("127.0.0.3:3400 (PLAIN)"));
+  EXPECT_THAT(Tandem({"n", "i", "l", "alpha"}).out, HasSubstr("+ StltCon ┊ nic1"));
+  TandemOk({"n", "i", "d", "alpha", "default"});
+  EXPECT_EQ(Http("GET", "/v1/nodes/alpha/net-interfaces/default").status, 404);
+
+  controller_->Stop();
+  ASSERT_TRUE(controller_->Start());
+  json::value after = json::parse(Get("/v1/nodes/alpha/net-interfaces"));
+  ASSERT_EQ(after.as_array().size(), 1u);
+  EXPECT_EQ(after.as_array()[0].at("address"), "127.0.0.3");
+  EXPECT_EQ(after.as_array()[0].at("satellite_port"), 3400);
+  EXPECT_EQ(after.as_array()[0].at("is_active"), true);
+}
+
+TEST_F(ControllerIntegrationTest, RefusedNodeInterfaceRequestsChangeNothing) {
+  ThreeNodes();
+  TandemOk({"n", "i", "c", "alpha", "nic1", "127.0.0.2"});
+  std::string before = State();
+  auto dup = Tandem({"n", "i", "c", "alpha", "NIC1", "127.0.0.4"});
+  EXPECT_EQ(dup.exit_code, 10);
+  EXPECT_THAT(dup.out, HasSubstr("already exists"));
+  EXPECT_THAT(dup.out, HasSubstr("Correction:"));
+  auto bad_ip = Tandem({"n", "i", "c", "alpha", "nic2", "300.1.1.1"});
+  EXPECT_EQ(bad_ip.exit_code, 10);
+  EXPECT_THAT(bad_ip.out, HasSubstr("is not a valid IP address"));
+  EXPECT_EQ(
+      Http("POST", "/v1/nodes/alpha/net-interfaces", R"({"name":"nic2","address":"x"})").status,
+      500);
+  EXPECT_EQ(Tandem({"n", "i", "c", "alpha", "nic2", "127.0.0.5", "--port", "0"}).exit_code, 10);
+  auto last = Tandem({"n", "i", "d", "bravo", "default"});
+  EXPECT_EQ(last.exit_code, 10);
+  EXPECT_THAT(last.out, HasSubstr("is the last one of node 'bravo'"));
+  EXPECT_EQ(Http("DELETE", "/v1/nodes/bravo/net-interfaces/default").status, 500);
+  auto active = Tandem({"n", "i", "d", "alpha", "default"});
+  EXPECT_EQ(active.exit_code, 10);
+  EXPECT_THAT(active.out, HasSubstr("active satellite connection"));
+  auto no_node = Tandem({"n", "i", "c", "nonode", "nic1", "127.0.0.2"});
+  EXPECT_EQ(no_node.exit_code, 10);
+  EXPECT_THAT(no_node.out, HasSubstr("Node 'nonode' not found"));
+  EXPECT_EQ(
+      Http("POST", "/v1/nodes/nonode/net-interfaces", R"({"name":"nic1","address":"127.0.0.2"})")
+          .status,
+      404);
+  EXPECT_EQ(Tandem({"n", "i", "m", "alpha", "nic9", "--ip", "127.0.0.9"}).exit_code, 10);
+  EXPECT_EQ(Tandem({"n", "i", "m", "alpha", "nic1", "--ip", "no.such"}).exit_code, 10);
+  EXPECT_EQ(Tandem({"n", "i", "m", "alpha", "nic1"}).exit_code, 2);  // nothing to change
+  EXPECT_EQ(Tandem({"n", "i", "l", "nonode"}).exit_code, 10);
+  EXPECT_EQ(State(), before);
+}
+
+// ---- properties and drbd-options ----------------------------------------------
+
+TEST_F(ControllerIntegrationTest, DrbdOptionsAndListProperties) {
+  ThreeNodes();
+  TandemOk({"rg", "c", "grp", "--place-count", "2"});
+  TandemOk({"rg", "drbd-options", "grp", "--protocol", "C", "--on-no-quorum", "io-error",
+            "--c-max-rate", "100M", "--max-buffers", "8000", "--after-sb-0pri",
+            "discard-zero-changes", "--allow-two-primaries", "no"});
+  auto rg_lp = Tandem({"rg", "lp", "grp"});
+  ASSERT_EQ(rg_lp.exit_code, 0) << rg_lp.out;
+  EXPECT_THAT(rg_lp.out, HasSubstr("┊ DrbdOptions/Net/protocol"));
+  EXPECT_THAT(rg_lp.out, ::testing::ContainsRegex("┊ DrbdOptions/PeerDevice/c-max-rate +┊ 100M "));
+  json::value g = json::parse(Get("/v1/resource-groups/grp"));
+  EXPECT_EQ(g.at("props").at("DrbdOptions/Resource/on-no-quorum"), "io-error");
+  EXPECT_EQ(g.at("props").at("DrbdOptions/Net/after-sb-0pri"), "discard-zero-changes");
+  EXPECT_EQ(g.at("props").at("DrbdOptions/Net/allow-two-primaries"), "no");
+
+  TandemOk({"rd", "c", "res1", "--resource-group", "grp"});
+  TandemOk({"rd", "opt", "res1", "--al-extents", "6007", "--verify-alg", "sha256", "--ping-timeout",
+            "10"});
+  EXPECT_THAT(Tandem({"rd", "lp", "res1"}).out, HasSubstr("DrbdOptions/Disk/al-extents"));
+  TandemOk({"rd", "drbd-options", "res1", "--unset-verify-alg"});
+  json::value rd = json::parse(Get("/v1/resource-definitions/res1"));
+  EXPECT_FALSE(rd.at("props").as_object().contains("DrbdOptions/Net/verify-alg"));
+  EXPECT_EQ(rd.at("props").at("DrbdOptions/Net/ping-timeout"), "10");
+
+  TandemOk({"vd", "c", "res1", "1G"});
+  TandemOk({"vd", "sp", "res1", "0", "Aux/x", "1"});
+  EXPECT_THAT(Tandem({"vd", "lp", "res1", "0"}).out, HasSubstr("┊ Aux/x ┊ 1     ┊"));
+  TandemOk({"vg", "c", "grp"});
+  TandemOk({"vg", "sp", "grp", "0", "Aux/y", "2"});
+  EXPECT_THAT(Tandem({"vg", "lp", "grp", "0"}).out, HasSubstr("Aux/y"));
+  auto machine = Tandem({"-m", "rd", "lp", "res1"});
+  EXPECT_EQ(json::parse(machine.out).as_array()[0].at("props").at("DrbdOptions/Disk/al-extents"),
+            "6007");
+
+  std::string before = State();
+  auto bad = Tandem({"rg", "opt", "grp", "--protocol", "B"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.out, HasSubstr("Invalid value 'B' for DRBD option 'protocol'"));
+  EXPECT_EQ(Tandem({"rg", "opt", "grp", "--ping-timeout", "0"}).exit_code, 1);
+  EXPECT_EQ(Tandem({"rd", "opt", "res1", "--disk-flushes", "maybe"}).exit_code, 1);
+  EXPECT_EQ(Tandem({"rg", "opt", "grp", "--frobnicate", "1"}).exit_code, 2);
+  EXPECT_EQ(Tandem({"rg", "opt", "grp"}).exit_code, 1);  // nothing given
+  auto no_rg = Tandem({"rg", "opt", "nogrp", "--protocol", "C"});
+  EXPECT_EQ(no_rg.exit_code, 10);
+  EXPECT_THAT(no_rg.out, HasSubstr("Resource group 'nogrp' not found"));
+  EXPECT_EQ(Http("PUT", "/v1/resource-groups/grp",
+                 R"({"override_props":{"DrbdOptions/Net/protocol":"B"}})")
+                .status,
+            500);
+  EXPECT_EQ(Tandem({"rd", "lp", "nores"}).exit_code, 10);
+  EXPECT_EQ(Tandem({"vd", "sp", "res1", "7", "Aux/x", "1"}).exit_code, 10);
+  EXPECT_EQ(State(), before);
+
+  controller_->Stop();
+  ASSERT_TRUE(controller_->Start());
+  EXPECT_EQ(State(), before);
+  EXPECT_EQ(json::parse(Get("/v1/resource-definitions/res1"))
+                .at("props")
+                .at("DrbdOptions/Disk/al-extents"),
+            "6007");
+}
+
+// ---- query-size-info ----------------------------------------------------------
+
+TEST_F(ControllerIntegrationTest, QuerySizeInfo) {
+  ThreeNodes();  // thin pools of 100 GiB, ratio 20
+  TandemOk({"rg", "c", "grp", "--place-count", "2", "--storage-pool", "pool"});
+  auto qsi = Tandem({"rg", "qsi", "grp"});
+  ASSERT_EQ(qsi.exit_code, 0) << qsi.out;
+  EXPECT_THAT(qsi.out, HasSubstr("MaxVolumeSize ┊ AvailableSize ┊ Capacity ┊ Next Spawn Result"));
+  EXPECT_THAT(qsi.out, HasSubstr("┊ 1.95 TiB      ┊ 100 GiB       ┊ 100 GiB  ┊ pool on alpha"));
+  EXPECT_THAT(qsi.out, HasSubstr("pool on bravo"));
+  auto machine = Tandem({"-m", "rg", "query-size-info", "grp", "--place-count", "3"});
+  ASSERT_EQ(machine.exit_code, 0) << machine.out;
+  json::value v = json::parse(machine.out);
+  EXPECT_EQ(v.at("space_info").at("next_spawn_result").as_array().size(), 3u);
+  EXPECT_EQ(v.at("space_info").at("max_vlm_size_in_kib"), 104857600LL * 20);
+
+  // Fat pools: the smallest free space among the chosen pools, as the spawn checks.
+  for (const char* n : {"alpha", "bravo"}) {
+    TandemOk({"sp", "c", "file", n, "fat", "/srv/fat"});
+    TandemOk({"sp", "sp", n, "fat", "Tandem/Capacity/TotalKib", "10485760"});
+  }
+  TandemOk({"sp", "sp", "bravo", "fat", "Tandem/Capacity/FreeKib", "5242880"});
+  TandemOk({"rg", "c", "fatgrp", "--place-count", "2", "--storage-pool", "fat"});
+  auto fat = Tandem({"rg", "qsi", "fatgrp"});
+  ASSERT_EQ(fat.exit_code, 0) << fat.out;
+  EXPECT_THAT(fat.out, HasSubstr("┊ 5 GiB         ┊ 5 GiB         ┊ 10 GiB   ┊ fat on alpha"));
+
+  std::string before = State();
+  auto none = Tandem({"rg", "qsi", "grp", "--place-count", "4"});
+  EXPECT_EQ(none.exit_code, 10);
+  EXPECT_THAT(none.out, HasSubstr("Not enough available nodes: need 4, 3"));
+  auto missing = Tandem({"rg", "qsi", "nogrp"});
+  EXPECT_EQ(missing.exit_code, 10);
+  EXPECT_THAT(missing.out, HasSubstr("Resource group 'nogrp' not found"));
+  EXPECT_EQ(Http("POST", "/v1/resource-groups/nogrp/query-size-info", "{}").status, 404);
+  // One KiB more than the reported maximum does not fit; the maximum does.
+  EXPECT_EQ(Tandem({"rg", "spawn", "fatgrp", "big", "5242881K"}).exit_code, 10);
+  EXPECT_EQ(State(), before);
+  TandemOk({"rg", "spawn", "fatgrp", "res1", "5G"});
+}
+
 }  // namespace
