@@ -120,6 +120,18 @@ class Service::Op {
     }
     return n;
   }
+  // The interface `name` of `node` (a copy being modified), or nullptr after
+  // failing the request with "not found".
+  NetInterface* NeedNetInterface(Node* node, const std::string& name) {
+    for (NetInterface& nif : node->net_interfaces) {
+      if (NameEquals(nif.name, name)) return &nif;
+    }
+    Fail(kFailNotFoundNetIf,
+         "Net interface " + Q(name) + " of node " + Q(node->name) + " not found.",
+         "The node has no net interface with this name.",
+         "List the interfaces with: node interface list " + node->name);
+    return nullptr;
+  }
   const ResourceDefinition* NeedRd(const std::string& name) {
     const ResourceDefinition* rd = c().FindRd(name);
     if (!rd) {
@@ -687,13 +699,8 @@ ApiCallRcList Service::ModifyNetInterface(const std::string& node_name, const st
     const Node* cur = op.NeedNode(node_name);
     if (!cur) return false;
     Node node = *cur;
-    NetInterface* nif = FindNetInterface(&node, name);
-    if (!nif) {
-      return op.Fail(kFailNotFoundNetIf,
-                     "Net interface " + Q(name) + " of node " + Q(node.name) + " not found.",
-                     "The node has no net interface with this name.",
-                     "List the interfaces with: node interface list " + node.name);
-    }
+    NetInterface* nif = op.NeedNetInterface(&node, name);
+    if (!nif) return false;
     if (req.name && !NameEquals(*req.name, nif->name)) {
       return op.Fail(
           kFailInvldNetName,
@@ -730,13 +737,8 @@ ApiCallRcList Service::DeleteNetInterface(const std::string& node_name, const st
     const Node* cur = op.NeedNode(node_name);
     if (!cur) return false;
     Node node = *cur;
-    NetInterface* nif = FindNetInterface(&node, name);
-    if (!nif) {
-      return op.Fail(kFailNotFoundNetIf,
-                     "Net interface " + Q(name) + " of node " + Q(node.name) + " not found.",
-                     "The node has no net interface with this name.",
-                     "List the interfaces with: node interface list " + node.name);
-    }
+    NetInterface* nif = op.NeedNetInterface(&node, name);
+    if (!nif) return false;
     std::string display = nif->name;
     if (node.net_interfaces.size() == 1) {
       return op.Fail(kFailInUse,
