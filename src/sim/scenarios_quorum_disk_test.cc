@@ -891,6 +891,52 @@ TEST(QuorumDiskScenario, S27b_PrimaryReattachIsSyncTargetOfOneExtent) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// A Primary re-attaches its disk and writes while it waits for the peer's
+// bitmap (WFBitMapT, about to be SyncTarget of the UpToDate peer). Those
+// writes go to the peer as data, as DRBD's drbd_should_do_remote sends every
+// write to an UpToDate peer: with only an out-of-sync notice they lived on
+// the re-attached disk alone, and the resync from the peer then overwrote
+// them with its older blocks (random seed 12 lost a FUA write this way).
+TEST(QuorumDiskScenario, S27c_PrimaryWritesDuringBitmapExchangeReachTheSyncSource) {
+  SimHarness h(2703, IoErrorCluster());
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Detach(kAlpha, kVol0).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 1, 1, /*fua=*/true).ok()) << Dump(h);
+
+  // Bravo's bitmap takes a while to arrive: alpha stays WFBitMapT long
+  // enough for a write to be issued in it.
+  h.cluster.network().SetMsgFault(kBravo, kAlpha, engine::MsgType::kBitmap, MsgFault::kDelay,
+                                  50 * kMs);
+  std::optional<AdminDone> attached;
+  h.cluster.StartAttach(kAlpha, kVol0, [&](const AdminDone& d) { attached = d; });
+  ASSERT_TRUE(h.cluster.RunUntil([&] { return Repl(h, kAlpha, kBravo) == ReplState::kWFBitMapT; },
+                                 30 * kSec))
+      << Dump(h);
+  EXPECT_EQ(PeerDisk(h, kAlpha, kBravo), DiskState::kUpToDate) << Dump(h);
+  const uint64_t first_write = h.history.stats().writes + 1;
+  AppResult w = h.Write(kAlpha, 2, 1, /*fua=*/true);
+  ASSERT_TRUE(w.ok()) << engine::IoStatusName(w.status) << Dump(h);
+  EXPECT_EQ(Repl(h, kAlpha, kBravo), ReplState::kWFBitMapT)
+      << "the write completed within the bitmap exchange" << Dump(h);
+  h.cluster.network().SetMsgFault(kBravo, kAlpha, engine::MsgType::kBitmap, MsgFault::kNone);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  ASSERT_TRUE(attached && attached->ok()) << Dump(h);
+
+  for (NodeId n : {kAlpha, kBravo}) {
+    const Bytes& data = h.cluster.disk(n, kVol0)->DurableContents(DiskArea::kData);
+    Stamp st;
+    ASSERT_EQ(ParseBlock(ByteSpan(data).subspan(2 * kAppBlock, kAppBlock), &st),
+              BlockKind::kStamped)
+        << h.cluster.name(n) << " lost the write made during the bitmap exchange" << Dump(h);
+    EXPECT_EQ(st.seq, first_write) << h.cluster.name(n) << Dump(h);
+  }
+  EXPECT_EQ(RoleOf(h, kAlpha), Role::kPrimary) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // §11.2 row 28 — LINBIT test `io-errors-diskless`: 2 diskful + 1 diskless
 // Primary; one diskful disk fails all reads and writes. The application on
 // the diskless Primary never sees an error as long as one UpToDate disk
