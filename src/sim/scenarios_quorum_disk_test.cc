@@ -720,6 +720,51 @@ TEST(QuorumDiskScenario, S22_ForceSecondaryFailsFrozenIoThenSyncTarget) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// Row 22 with an explicit Primary and no opener: writes frozen without quorum
+// fail at `secondary --force` all the same. Before, the forced demotion of a
+// Primary without openers only flushed and demoted, the frozen write lived on
+// into the Secondary role and completed once the heal restored quorum, on data
+// the split-brain resync was replacing (random seeds 94 and 297 lost such
+// acknowledged writes).
+TEST(QuorumDiskScenario, S22b_ForceSecondaryWithoutOpenerFailsFrozenIo) {
+  SimHarness h(2202, QuorumCluster(3, OnNoQuorum::kSuspendIo));
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+
+  h.cluster.Isolate(kAlpha);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return NeitherConnected(h, kAlpha, kBravo) && NeitherConnected(h, kAlpha, kCharlie);
+  })) << Dump(h);
+  PendingWrite frozen = SubmitWrite(h, kAlpha, 1);
+  h.cluster.RunFor(2 * kSec);
+  ASSERT_FALSE(frozen.done()) << "I/O on the Primary without quorum is frozen" << Dump(h);
+
+  ASSERT_TRUE(h.cluster.Primary(kBravo).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kBravo, 2).ok()) << Dump(h);
+
+  AdminDone d = h.cluster.Secondary(kAlpha, /*force=*/true);
+  ASSERT_TRUE(d.ok()) << d.message << Dump(h);
+  ASSERT_TRUE(WaitFor(
+      h, [&] { return frozen.done(); }, 1 * kSec))
+      << "secondary --force must fail the frozen I/O" << Dump(h);
+  EXPECT_EQ(frozen.status(), IoStatus::kIoError)
+      << engine::IoStatusName(frozen.status()) << Dump(h);
+  EXPECT_EQ(RoleOf(h, kAlpha), Role::kSecondary) << Dump(h);
+
+  h.cluster.HealNetwork();
+  auto [healthy, alpha_repl] = WatchUntil(
+      h, [&] { return Repl(h, kAlpha, kBravo); }, [&] { return h.cluster.Healthy(); }, 60 * kSec);
+  ASSERT_TRUE(healthy) << Dump(h);
+  EXPECT_TRUE(Contains(alpha_repl, ReplState::kSyncTarget))
+      << "the old Primary catches up as SyncTarget: " << ReplStates(alpha_repl) << Dump(h);
+  EXPECT_EQ(frozen.status(), IoStatus::kIoError) << "a failed write stays failed" << Dump(h);
+  EXPECT_EQ(RoleOf(h, kAlpha), Role::kSecondary) << Dump(h);
+  EXPECT_EQ(RoleOf(h, kBravo), Role::kPrimary) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // §11.2 row 23 — LINBIT tests `outdate` and `lost-primary-after-no-writes`
 // (§7.3 rule 3): in a chain A-B-C with A Primary, C (no direct link to the
 // Primary) is Outdated; connecting C-A makes it UpToDate (after resyncing
