@@ -1133,9 +1133,13 @@ void ResourceImpl::Primary(uint64_t cookie, bool force) {
 void ResourceImpl::Secondary(uint64_t cookie, bool force) {
   if (role_ != Role::kPrimary) return Done(cookie, SsCode::kSuccess);
   if (writers_ > 0 && !force) return Done(cookie, SsCode::kDeviceInUse);
-  if (force && writers_ > 0) {
-    // secondary --force: pending and new I/O fail until every opener closed.
-    force_io_failures_ = true;
+  if (force) {
+    // secondary --force demotes at once: pending I/O fails, suspended I/O
+    // included, and new I/O fails until every opener closed. Writes can be
+    // pending without an opener (an explicit Primary): they fail too, or a
+    // write frozen without quorum would live on into the Secondary role and
+    // complete once quorum returns, on data a resync is about to replace.
+    force_io_failures_ = writers_ > 0;
     FailIoNoQuorum();
     std::vector<uint64_t> writes;
     for (auto& [seq, r] : reqs_)

@@ -142,6 +142,15 @@ bool ResourceImpl::ShouldSendData(int p, int vol) const {
     case ReplState::kSyncTarget:
     case ReplState::kPausedSyncT:
       return d.peer_disk >= DiskState::kInconsistent;
+    // We are becoming its SyncTarget: the peer's disk is the good copy and
+    // gets every write while the bitmaps are exchanged (drbd_should_do_remote).
+    // An out-of-sync notice would leave the write on our own disk only, and
+    // the resync from the peer then overwrites it with the older data.
+    case ReplState::kStartingSyncT:
+      return d.peer_disk == DiskState::kUpToDate;
+    case ReplState::kWFBitMapT:
+    case ReplState::kWFSyncUUID:
+      return d.peer_disk == DiskState::kUpToDate || d.peer_disk == DiskState::kInconsistent;
     default:
       return false;
   }

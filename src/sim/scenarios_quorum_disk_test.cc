@@ -720,6 +720,51 @@ TEST(QuorumDiskScenario, S22_ForceSecondaryFailsFrozenIoThenSyncTarget) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// Row 22 with an explicit Primary and no opener: writes frozen without quorum
+// fail at `secondary --force` all the same. Before, the forced demotion of a
+// Primary without openers only flushed and demoted, the frozen write lived on
+// into the Secondary role and completed once the heal restored quorum, on data
+// the split-brain resync was replacing (random seeds 94 and 297 lost such
+// acknowledged writes).
+TEST(QuorumDiskScenario, S22b_ForceSecondaryWithoutOpenerFailsFrozenIo) {
+  SimHarness h(2202, QuorumCluster(3, OnNoQuorum::kSuspendIo));
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+
+  h.cluster.Isolate(kAlpha);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return NeitherConnected(h, kAlpha, kBravo) && NeitherConnected(h, kAlpha, kCharlie);
+  })) << Dump(h);
+  PendingWrite frozen = SubmitWrite(h, kAlpha, 1);
+  h.cluster.RunFor(2 * kSec);
+  ASSERT_FALSE(frozen.done()) << "I/O on the Primary without quorum is frozen" << Dump(h);
+
+  ASSERT_TRUE(h.cluster.Primary(kBravo).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kBravo, 2).ok()) << Dump(h);
+
+  AdminDone d = h.cluster.Secondary(kAlpha, /*force=*/true);
+  ASSERT_TRUE(d.ok()) << d.message << Dump(h);
+  ASSERT_TRUE(WaitFor(
+      h, [&] { return frozen.done(); }, 1 * kSec))
+      << "secondary --force must fail the frozen I/O" << Dump(h);
+  EXPECT_EQ(frozen.status(), IoStatus::kIoError)
+      << engine::IoStatusName(frozen.status()) << Dump(h);
+  EXPECT_EQ(RoleOf(h, kAlpha), Role::kSecondary) << Dump(h);
+
+  h.cluster.HealNetwork();
+  auto [healthy, alpha_repl] = WatchUntil(
+      h, [&] { return Repl(h, kAlpha, kBravo); }, [&] { return h.cluster.Healthy(); }, 60 * kSec);
+  ASSERT_TRUE(healthy) << Dump(h);
+  EXPECT_TRUE(Contains(alpha_repl, ReplState::kSyncTarget))
+      << "the old Primary catches up as SyncTarget: " << ReplStates(alpha_repl) << Dump(h);
+  EXPECT_EQ(frozen.status(), IoStatus::kIoError) << "a failed write stays failed" << Dump(h);
+  EXPECT_EQ(RoleOf(h, kAlpha), Role::kSecondary) << Dump(h);
+  EXPECT_EQ(RoleOf(h, kBravo), Role::kPrimary) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // §11.2 row 23 — LINBIT tests `outdate` and `lost-primary-after-no-writes`
 // (§7.3 rule 3): in a chain A-B-C with A Primary, C (no direct link to the
 // Primary) is Outdated; connecting C-A makes it UpToDate (after resyncing
@@ -887,6 +932,52 @@ TEST(QuorumDiskScenario, S27b_PrimaryReattachIsSyncTargetOfOneExtent) {
       << "one AL extent (4096 KiB)" << Dump(h);
   EXPECT_EQ(RoleOf(h, kAlpha), Role::kPrimary) << Dump(h);
   EXPECT_TRUE(h.Read(kAlpha, 0, 4).ok()) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
+// A Primary re-attaches its disk and writes while it waits for the peer's
+// bitmap (WFBitMapT, about to be SyncTarget of the UpToDate peer). Those
+// writes go to the peer as data, as DRBD's drbd_should_do_remote sends every
+// write to an UpToDate peer: with only an out-of-sync notice they lived on
+// the re-attached disk alone, and the resync from the peer then overwrote
+// them with its older blocks (random seed 12 lost a FUA write this way).
+TEST(QuorumDiskScenario, S27c_PrimaryWritesDuringBitmapExchangeReachTheSyncSource) {
+  SimHarness h(2703, IoErrorCluster());
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Detach(kAlpha, kVol0).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 1, 1, /*fua=*/true).ok()) << Dump(h);
+
+  // Bravo's bitmap takes a while to arrive: alpha stays WFBitMapT long
+  // enough for a write to be issued in it.
+  h.cluster.network().SetMsgFault(kBravo, kAlpha, engine::MsgType::kBitmap, MsgFault::kDelay,
+                                  50 * kMs);
+  std::optional<AdminDone> attached;
+  h.cluster.StartAttach(kAlpha, kVol0, [&](const AdminDone& d) { attached = d; });
+  ASSERT_TRUE(h.cluster.RunUntil([&] { return Repl(h, kAlpha, kBravo) == ReplState::kWFBitMapT; },
+                                 30 * kSec))
+      << Dump(h);
+  EXPECT_EQ(PeerDisk(h, kAlpha, kBravo), DiskState::kUpToDate) << Dump(h);
+  const uint64_t first_write = h.history.stats().writes + 1;
+  AppResult w = h.Write(kAlpha, 2, 1, /*fua=*/true);
+  ASSERT_TRUE(w.ok()) << engine::IoStatusName(w.status) << Dump(h);
+  EXPECT_EQ(Repl(h, kAlpha, kBravo), ReplState::kWFBitMapT)
+      << "the write completed within the bitmap exchange" << Dump(h);
+  h.cluster.network().SetMsgFault(kBravo, kAlpha, engine::MsgType::kBitmap, MsgFault::kNone);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  ASSERT_TRUE(attached && attached->ok()) << Dump(h);
+
+  for (NodeId n : {kAlpha, kBravo}) {
+    const Bytes& data = h.cluster.disk(n, kVol0)->DurableContents(DiskArea::kData);
+    Stamp st;
+    ASSERT_EQ(ParseBlock(ByteSpan(data).subspan(2 * kAppBlock, kAppBlock), &st),
+              BlockKind::kStamped)
+        << h.cluster.name(n) << " lost the write made during the bitmap exchange" << Dump(h);
+    EXPECT_EQ(st.seq, first_write) << h.cluster.name(n) << Dump(h);
+  }
+  EXPECT_EQ(RoleOf(h, kAlpha), Role::kPrimary) << Dump(h);
   h.FinalChecks();
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
