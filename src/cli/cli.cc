@@ -1413,10 +1413,8 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   try {
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) {
-      out << app.help();  // --help of the right subcommand is printed by CLI11 below
-      return app.exit(e, out, err);
-    }
+    // --help: CLI11 prints the help of the subcommand it was given to.
+    if (e.get_exit_code() == 0) return app.exit(e, out, err);
     app.exit(e, out, err);
     return kExitUsage;
   }

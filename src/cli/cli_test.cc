@@ -45,6 +45,15 @@ TEST(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(cli::Run({"--controllers", "host:0", "n", "l"}, out, err), kExitUsage);
 }
 
+// --help prints the help of the command it follows, once, and exits 0.
+TEST(CliTest, HelpOfASubcommandOnce) {
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::Run({"rg", "drbd-options", "--help"}, out, err), 0);
+  std::string text = out.str();
+  EXPECT_NE(text.find("Usage: tandem resource-group drbd-options"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Usage:"), text.rfind("Usage:")) << "printed twice:\n" << text;
+}
+
 TEST(CliTest, BadValuesExitOne) {
   std::ostringstream out, err;
   EXPECT_EQ(cli::Run({"vd", "c", "res", "lots"}, out, err), kExitBadValue);
