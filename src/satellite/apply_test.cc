@@ -1,5 +1,8 @@
 // Storage providers and the .res rendering of tandem-satellite
 // (docs/satellite-protocol.md, "What the satellite does with it").
+#include "satellite/apply.h"
+
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,12 +10,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include <gtest/gtest.h>
-
 #include "adm/res_config.h"
-#include "engine/metadata.h"
 #include "adm/tandemadm.h"
-#include "satellite/apply.h"
+#include "common/drbd_options.h"
+#include "engine/metadata.h"
 #include "satellite/storage.h"
 
 namespace tandem::satellite {
@@ -182,7 +183,7 @@ TEST(RenderTest, TheResFileParsesIntoTheSpecOfEachNode) {
 TEST(RenderTest, RefusesWhatItCannotRender) {
   PoolMap pools = Pools("/srv/pool1");
   satproto::ResourceDesired r = ThreeNodes();
-  EXPECT_FALSE(RenderResText(r, pools, "delta").ok());  // not a node of it
+  EXPECT_FALSE(RenderResText(r, pools, "delta").ok());      // not a node of it
   EXPECT_FALSE(RenderResText(r, PoolMap{}, "alpha").ok());  // pool unknown here
   r.options["bogus"]["x"] = "1";
   Result<std::string> bad = RenderResText(r, pools, "alpha");
@@ -196,6 +197,68 @@ TEST(RenderTest, AnUnknownOptionIsCaughtByTheParser) {
   Result<std::string> text = RenderResText(r, Pools("/srv/p"), "alpha");
   ASSERT_TRUE(text.ok());
   EXPECT_FALSE(adm::ParseResString(*text, "vol1.res").ok());
+}
+
+// The controller checks DrbdOptions values with common/drbd_options.h; the
+// .res parser checks them again on the satellite. A value the controller
+// accepts must be one the satellite can apply.
+TEST(RenderTest, TheOptionTableAgreesWithTheParser) {
+  auto parses = [](const drbd::OptionSpec& o, const std::string& value) {
+    static const std::map<std::string, std::string> kSection = {
+        {"Resource", "resource"}, {"Net", "net"}, {"Disk", "disk"}, {"PeerDevice", "peer-device"}};
+    satproto::ResourceDesired r = ThreeNodes();
+    r.options[kSection.at(o.section)][o.name] = value;
+    Result<std::string> text = RenderResText(r, Pools("/srv/p"), "alpha");
+    return text.ok() && adm::ParseResString(*text, "vol1.res").ok();
+  };
+  int checked = 0;
+  for (const drbd::OptionSpec& o : drbd::AllOptions()) {
+    std::vector<std::string> good, bad;
+    switch (o.kind) {
+      case drbd::ValueKind::kFlag:
+        good = {"yes", "no"};
+        bad = {"maybe"};
+        break;
+      case drbd::ValueKind::kEnum:
+        for (const char* v : o.values) good.push_back(v);
+        bad = {"no-such-value"};
+        break;
+      case drbd::ValueKind::kInteger:
+        good = {std::to_string(o.min), std::to_string(o.max)};
+        bad = {std::to_string(o.max + 1), "x1"};
+        if (o.min > 0) bad.push_back(std::to_string(o.min - 1));
+        break;
+      case drbd::ValueKind::kRate:
+      case drbd::ValueKind::kFillTarget:
+        good = {"100", "10M"};
+        bad = {"fast"};
+        break;
+      case drbd::ValueKind::kQuorum:
+        good = {"off", "majority", "all", "2"};
+        bad = {"33", "most"};
+        break;
+      case drbd::ValueKind::kAlgorithm:
+        good = {"crc32c"};
+        bad = {"a b"};
+        break;
+    }
+    for (const std::string& v : good) {
+      ASSERT_TRUE(drbd::ValidateValue(o, v).ok()) << o.name << " " << v;
+      EXPECT_TRUE(parses(o, v)) << o.name << " " << v << ": the controller accepts it, the "
+                                << "satellite's parser does not";
+      ++checked;
+    }
+    // The parser is more lenient in places (on-io-error is accepted and
+    // ignored, algorithm names are any string): what it refuses, the
+    // controller must refuse too.
+    for (const std::string& v : bad) {
+      if (parses(o, v)) continue;
+      EXPECT_FALSE(drbd::ValidateValue(o, v).ok())
+          << o.name << " " << v << ": the controller accepts what the satellite's parser refuses";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100);
 }
 
 TEST(ApplierTest, NeverTouchesTheAdministratorsFiles) {
