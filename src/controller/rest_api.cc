@@ -1018,10 +1018,8 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     auto rds = NameFilter(q, "resources");
     auto pools = NameFilter(q, "storage_pools");
     auto props = PropFilter(q);
-    if (view_cache_model_ != service_->version()) {
-      view_cache_.Clear();
-      view_cache_model_ = service_->version();
-    }
+    // Entries of resources deleted since stay until the cache is cleared.
+    if (view_cache_.size() > c.resources.size() + 1024) view_cache_.Clear();
     std::vector<std::pair<const std::string*, const Resource*>> selected;
     for (const auto& [k, r] : c.resources.rows()) {
       if (Selected(nodes, r.node_name) && Selected(rds, r.rd_name) &&
@@ -1037,13 +1035,14 @@ HttpResponse RestApi::Route(const HttpRequest& req) {
     for (size_t i = first; i < last; ++i) {
       const auto& [key, r] = selected[i];
       const ObservedNode* on = ObservedOf(observed_, r->node_name);
-      uint64_t node_version = on ? on->version : 0;
-      if (view_cache_.WriteTo(*key, node_version, w)) continue;
+      ViewVersion version{service_->RdVersion(key->substr(0, key->find('\x1f'))),
+                          on ? on->version : 0};
+      if (view_cache_.WriteTo(*key, version, w)) continue;
       if (r->rd_name != rd.rd_name) rd = RdContextOf(c, r->rd_name);
       w.PrepareValue();
       size_t start = w.size();
       WriteResourceView(w, c, *r, rd, true, observed_);
-      view_cache_.Put(*key, node_version, w.Since(start));
+      view_cache_.Put(*key, version, w.Since(start));
     }
     w.EndArray();
     if (last > first) view_bytes_per_resource_ = w.size() / (last - first) + 64;

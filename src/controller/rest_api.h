@@ -61,9 +61,8 @@ class RestApi {
   const SatelliteHub* hub_ = nullptr;
   ObservedMap observed_;  // the snapshot the current request sees
   // GET /v1/view/resources answers from serialized resources, each valid for
-  // one model version and one version of its node's observed state.
+  // one version of its definition's rows and one of its node's observed state.
   ViewCache view_cache_;
-  uint64_t view_cache_model_ = UINT64_MAX;
   // Bytes per resource of the last GET /v1/view/resources answer (and a little
   // more): the next one reserves its size at once instead of growing step by step.
   size_t view_bytes_per_resource_ = 2048;

@@ -171,9 +171,9 @@ TEST_F(RestApiTest, CachedViewEqualsAFreshOneAndFollowsChanges) {
                 .status,
             201);
   for (const char* rd : {"a1", "a2", "a3"}) {
-    auto sp = Call("POST", "/v1/resource-groups/rg/spawn",
-                   std::string(R"({"resource_definition_name":")") + rd +
-                       R"(","volume_sizes":[1048576]})");
+    auto sp = Call(
+        "POST", "/v1/resource-groups/rg/spawn",
+        std::string(R"({"resource_definition_name":")") + rd + R"(","volume_sizes":[1048576]})");
     ASSERT_EQ(sp.status, 201) << sp.body;
   }
   std::string cold = Call("GET", "/v1/view/resources").body;
@@ -183,12 +183,31 @@ TEST_F(RestApiTest, CachedViewEqualsAFreshOneAndFollowsChanges) {
             Json(Call("GET", "/v1/view/resources")).as_array().size() / 3);
   auto r = Call("PUT", "/v1/resource-definitions/a2/resources/n1",
                 R"({"override_props":{"Aux/tag":"changed"}})");
-  if (r.status == 404) r = Call("PUT", "/v1/resource-definitions/a2/resources/n2",
-                                R"({"override_props":{"Aux/tag":"changed"}})");
+  if (r.status == 404)
+    r = Call("PUT", "/v1/resource-definitions/a2/resources/n2",
+             R"({"override_props":{"Aux/tag":"changed"}})");
   ASSERT_EQ(r.status, 200) << r.body;
   std::string after = Call("GET", "/v1/view/resources").body;
   EXPECT_NE(after, cold);
   EXPECT_NE(after.find("\"Aux/tag\":\"changed\""), std::string::npos);
+  // A volume definition's new size shows in its resources' views, not in others'.
+  auto vd =
+      Call("PUT", "/v1/resource-definitions/a3/volume-definitions/0", R"({"size_kib":2097152})");
+  ASSERT_EQ(vd.status, 200) << vd.body;
+  json::value resized = Json(Call("GET", "/v1/view/resources"));
+  for (const auto& item : resized.as_array()) {
+    const auto& vol = item.at("volumes").as_array()[0];
+    bool diskless = vol.at("storage_pool_name") != "ssd";
+    if (diskless) continue;
+    EXPECT_EQ(vol.at("usable_size_kib").as_int64(), item.at("name") == "a3" ? 2097152 : 1048576)
+        << item.at("name") << " on " << item.at("node_name");
+  }
+  // A deleted resource leaves the view.
+  size_t before = Json(Call("GET", "/v1/view/resources")).as_array().size();
+  ASSERT_EQ(Call("DELETE", "/v1/resource-definitions/a1").status, 200);
+  json::value left = Json(Call("GET", "/v1/view/resources"));
+  EXPECT_EQ(left.as_array().size(), before - 3);
+  for (const auto& item : left.as_array()) EXPECT_NE(item.at("name"), "a1");
   // Each resource's own GET says the same as its entry in the view.
   json::value view = Json(Call("GET", "/v1/view/resources"));
   for (const auto& item : view.as_array()) {

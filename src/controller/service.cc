@@ -49,6 +49,7 @@ class Service::Op {
         store_(service->store_),
         hook_(&service->commit_hook_),
         version_(&service->version_),
+        rd_versions_(&service->rd_versions_),
         op_(op),
         obj_(obj) {}
 
@@ -104,7 +105,14 @@ class Service::Op {
                     "Check the controller's disk and its log.")};
     }
     txn_.Commit();
-    if (!changes.empty()) ++*version_;
+    if (!changes.empty()) {
+      ++*version_;
+      for (const RowChange& ch : changes) {
+        if (ch.table == c().rds.name() || ch.table == c().vds.name() ||
+            ch.table == c().resources.name())
+          (*rd_versions_)[ch.key.substr(0, ch.key.find('\x1f'))] = *version_;
+      }
+    }
     if (*hook_ && !changes.empty()) (*hook_)(changes);
     return std::move(rcs_);
   }
@@ -514,6 +522,7 @@ class Service::Op {
   Store* store_;
   const CommitHook* hook_;
   uint64_t* version_;
+  std::unordered_map<std::string, uint64_t>* rd_versions_;
   uint64_t op_;
   uint64_t obj_;
   ApiCallRcList rcs_;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "controller/api_rc.h"
@@ -119,8 +120,14 @@ class Service {
   // controller pushes the new desired state to satellites from here).
   using CommitHook = std::function<void(const std::vector<RowChange>&)>;
   void set_commit_hook(CommitHook hook) { commit_hook_ = std::move(hook); }
-  // Bumps with every committed change (views cache on it).
-  uint64_t version() const { return version_; }
+  // The version of the last change to a resource definition, its volume
+  // definitions or its resources (`rd_key` is NameKey of its name; 0: none since
+  // start-up). What a resource's view shows of the model changes only then
+  // (the cached views key on it).
+  uint64_t RdVersion(const std::string& rd_key) const {
+    auto it = rd_versions_.find(rd_key);
+    return it == rd_versions_.end() ? 0 : it->second;
+  }
 
   ApiCallRcList SetControllerProps(const PropsChange& change);
 
@@ -221,7 +228,8 @@ class Service {
   Cluster* cluster_;
   Store* store_;
   CommitHook commit_hook_;
-  uint64_t version_ = 0;
+  uint64_t version_ = 0;  // bumps with every committed change
+  std::unordered_map<std::string, uint64_t> rd_versions_;
 };
 
 }  // namespace tandem::controller

@@ -28,9 +28,9 @@ void ViewCache::Clear() {
   stored_bytes_ = 0;
 }
 
-bool ViewCache::WriteTo(const std::string& key, uint64_t version, JsonWriter& w) const {
+bool ViewCache::WriteTo(const std::string& key, const ViewVersion& version, JsonWriter& w) const {
   auto it = entries_.find(key);
-  if (it == entries_.end() || it->second.version != version) return false;
+  if (it == entries_.end() || !(it->second.version == version)) return false;
   const Entry& e = it->second;
   char* out = w.RawValue(e.raw_size);
   int n = LZ4_decompress_safe_usingDict(e.data.data(), out, static_cast<int>(e.data.size()),
@@ -42,7 +42,7 @@ bool ViewCache::WriteTo(const std::string& key, uint64_t version, JsonWriter& w)
   return true;
 }
 
-void ViewCache::Put(const std::string& key, uint64_t version, std::string_view json) {
+void ViewCache::Put(const std::string& key, const ViewVersion& version, std::string_view json) {
   if (json.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) return;
   if (dict_.empty()) dict_.assign(json.substr(0, std::min(json.size(), kMaxDictBytes)));
   scratch_.resize(static_cast<size_t>(LZ4_compressBound(static_cast<int>(json.size()))));

@@ -1,4 +1,5 @@
-// ViewCache: serialized views kept LZ4-compressed, each valid for one version.
+// ViewCache: serialized views kept LZ4-compressed, each valid for one version
+// of what it shows.
 //
 // GET /v1/view/resources over 30,000 resources is 55 MB of JSON. Writing it
 // from the model and the observed state costs about 8 us per resource (the
@@ -21,6 +22,14 @@
 
 namespace tandem::controller {
 
+// What a resource's view depends on: its definition's rows (Service::RdVersion)
+// and what its node reported (ObservedNode::version).
+struct ViewVersion {
+  uint64_t model = 0;
+  uint64_t node = 0;
+  bool operator==(const ViewVersion&) const = default;
+};
+
 class ViewCache {
  public:
   ViewCache();
@@ -31,16 +40,16 @@ class ViewCache {
   // Forgets every view and the dictionary.
   void Clear();
   // Writes the view of `key` as one value if it is cached for `version`.
-  bool WriteTo(const std::string& key, uint64_t version, JsonWriter& w) const;
+  bool WriteTo(const std::string& key, const ViewVersion& version, JsonWriter& w) const;
   // Keeps `json` as the view of `key` for `version`.
-  void Put(const std::string& key, uint64_t version, std::string_view json);
+  void Put(const std::string& key, const ViewVersion& version, std::string_view json);
 
   size_t size() const { return entries_.size(); }
   size_t stored_bytes() const { return stored_bytes_; }  // compressed, without keys
 
  private:
   struct Entry {
-    uint64_t version = 0;
+    ViewVersion version;
     uint32_t raw_size = 0;
     std::string data;  // LZ4 block against dict_
   };

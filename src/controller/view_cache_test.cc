@@ -24,14 +24,17 @@ TEST(ViewCacheTest, ReturnsExactlyWhatWasPutForItsVersion) {
   for (int i = 0; i < 500; ++i) {
     views.push_back(ViewLike(i, rng));
     raw += views.back().size();
-    cache.Put("k" + std::to_string(i), 10 + i % 3, views.back());
+    cache.Put("k" + std::to_string(i), ViewVersion{static_cast<uint64_t>(10 + i % 3), 7},
+              views.back());
   }
   EXPECT_EQ(cache.size(), 500u);
   EXPECT_LT(cache.stored_bytes() * 2, raw) << "compressed against the first view";
   JsonWriter w;
   w.BeginArray();
   for (int i = 0; i < 500; ++i)
-    ASSERT_TRUE(cache.WriteTo("k" + std::to_string(i), 10 + i % 3, w)) << i;
+    ASSERT_TRUE(cache.WriteTo("k" + std::to_string(i),
+                              ViewVersion{static_cast<uint64_t>(10 + i % 3), 7}, w))
+        << i;
   w.EndArray();
   std::string expect = "[";
   for (int i = 0; i < 500; ++i) expect += (i ? "," : "") + views[i];
@@ -42,24 +45,25 @@ TEST(ViewCacheTest, ReturnsExactlyWhatWasPutForItsVersion) {
 TEST(ViewCacheTest, OtherVersionsUnknownKeysAndClearMiss) {
   std::mt19937 rng(2);
   ViewCache cache;
-  cache.Put("a", 1, ViewLike(1, rng));
+  cache.Put("a", ViewVersion{1, 7}, ViewLike(1, rng));
   JsonWriter w;
-  EXPECT_FALSE(cache.WriteTo("a", 2, w));
-  EXPECT_FALSE(cache.WriteTo("b", 1, w));
+  EXPECT_FALSE(cache.WriteTo("a", ViewVersion{2, 7}, w));
+  EXPECT_FALSE(cache.WriteTo("b", ViewVersion{1, 7}, w));
+  EXPECT_FALSE(cache.WriteTo("a", ViewVersion{1, 8}, w)) << "the node reported since";
   EXPECT_EQ(w.size(), 0u) << "a miss writes nothing";
   std::string newer = ViewLike(2, rng);
-  cache.Put("a", 2, newer);  // replaces
-  EXPECT_FALSE(cache.WriteTo("a", 1, w));
-  ASSERT_TRUE(cache.WriteTo("a", 2, w));
+  cache.Put("a", ViewVersion{2, 7}, newer);  // replaces
+  EXPECT_FALSE(cache.WriteTo("a", ViewVersion{1, 7}, w));
+  ASSERT_TRUE(cache.WriteTo("a", ViewVersion{2, 7}, w));
   EXPECT_EQ(std::move(w).Take(), newer);
   cache.Clear();
   JsonWriter w2;
-  EXPECT_FALSE(cache.WriteTo("a", 2, w2));
+  EXPECT_FALSE(cache.WriteTo("a", ViewVersion{2, 7}, w2));
   EXPECT_EQ(cache.stored_bytes(), 0u);
   // After a Clear the next view becomes the dictionary; old text never leaks.
   std::string other = R"({"something":"else entirely"})";
-  cache.Put("z", 5, other);
-  ASSERT_TRUE(cache.WriteTo("z", 5, w2));
+  cache.Put("z", ViewVersion{5, 7}, other);
+  ASSERT_TRUE(cache.WriteTo("z", ViewVersion{5, 7}, w2));
   EXPECT_EQ(std::move(w2).Take(), other);
 }
 
