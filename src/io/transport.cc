@@ -7,12 +7,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/read_buffer.h"
 
 namespace tandem::io {
 
@@ -27,6 +29,7 @@ struct Transport::Stream {
   asio::steady_timer wake;  // delayed sends (fault hook)
   engine::StreamKind kind;
   std::deque<std::pair<Clock::time_point, Bytes>> out;
+  ReadBuffer in;  // frames arrive in bursts: one read for many
   bool writing = false;
   void Close() {
     boost::system::error_code ec;
@@ -63,16 +66,18 @@ Bytes RandomChallenge() {
 }
 
 // Reads one frame; an error message on failure.
-asio::awaitable<Result<engine::Message>> ReadFrame(tcp::socket& sock, uint64_t* bytes) {
+asio::awaitable<Result<engine::Message>> ReadFrame(tcp::socket& sock, ReadBuffer& in,
+                                                   uint64_t* bytes) {
+  auto read_some = [&sock](asio::mutable_buffer b) { return sock.async_read_some(b, kTuple); };
   std::array<uint8_t, engine::kHeaderSize> hdr{};
-  auto [ec, n] = co_await asio::async_read(sock, asio::buffer(hdr), kTuple);
+  boost::system::error_code ec = co_await in.ReadExact(hdr.data(), hdr.size(), read_some);
   if (ec) co_return Error{Errc::kIoError, ec == asio::error::eof ? "closed by peer" : ec.message()};
   Result<engine::FrameHeader> h = engine::DecodeHeader(hdr);
   if (!h.ok()) co_return h.error();
   Bytes body(h->length);
   if (!body.empty()) {
-    auto [ec2, n2] = co_await asio::async_read(sock, asio::buffer(body), kTuple);
-    if (ec2) co_return Error{Errc::kIoError, ec2.message()};
+    ec = co_await in.ReadExact(body.data(), body.size(), read_some);
+    if (ec) co_return Error{Errc::kIoError, ec.message()};
   }
   *bytes += engine::kHeaderSize + body.size();
   co_return engine::DecodeBody(*h, body);
@@ -263,6 +268,10 @@ asio::awaitable<void> Transport::WriteLoop(uint8_t peer, uint64_t gen, std::shar
   std::shared_ptr<bool> alive = alive_;
   std::vector<Bytes> batch;
   std::vector<asio::const_buffer> bufs;
+  // Let the handlers that are ready run first: the frames they queue go out
+  // in this loop's first write instead of one write each.
+  co_await asio::post(ctx_, asio::use_awaitable);
+  if (!*alive) co_return;
   while (!s->out.empty()) {
     Clock::time_point nb = s->out.front().first;
     if (nb != Clock::time_point{} && nb > Clock::now()) {
@@ -410,7 +419,7 @@ asio::awaitable<Result<uint8_t>> Transport::Handshake(std::shared_ptr<Stream> s,
         co_await WriteFrame(s->sock, hello_for(static_cast<uint8_t>(expected_peer), kind));
     if (!w.ok()) co_return w.error();
   }
-  Result<engine::Message> m = co_await ReadFrame(s->sock, &rx);
+  Result<engine::Message> m = co_await ReadFrame(s->sock, s->in, &rx);
   if (!*alive) co_return Error{Errc::kIoError, "stopped"};
   if (!m.ok()) co_return Error{m.code(), "reading Hello: " + m.error().message};
   auto* hello = std::get_if<engine::Hello>(&*m);
@@ -455,7 +464,7 @@ asio::awaitable<Result<uint8_t>> Transport::Handshake(std::shared_ptr<Stream> s,
                                   static_cast<uint8_t>(kind));
   Result<bool> w = co_await WriteFrame(s->sock, auth);
   if (!w.ok()) co_return w.error();
-  Result<engine::Message> a = co_await ReadFrame(s->sock, &rx);
+  Result<engine::Message> a = co_await ReadFrame(s->sock, s->in, &rx);
   if (!*alive) co_return Error{Errc::kIoError, "stopped"};
   if (!a.ok()) co_return Error{a.code(), "reading AuthResponse: " + a.error().message};
   auto* resp = std::get_if<engine::AuthResponse>(&*a);
@@ -503,7 +512,7 @@ void Transport::StartIo(Link* link, std::shared_ptr<Stream> s) {
 asio::awaitable<void> Transport::ReadLoop(uint8_t peer, uint64_t gen, std::shared_ptr<Stream> s) {
   std::shared_ptr<bool> alive = alive_;
   for (;;) {
-    Result<engine::Message> m = co_await ReadFrame(s->sock, &stats_.bytes_received);
+    Result<engine::Message> m = co_await ReadFrame(s->sock, s->in, &stats_.bytes_received);
     if (!*alive) co_return;
     Link* link = FindLink(peer);
     if (link->gen != gen) co_return;

@@ -14,6 +14,7 @@
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/read_buffer.h"
 #include "nbd/protocol.h"
 
 namespace tandem::nbd {
@@ -256,10 +257,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   awaitable<bool> ReadExact(void* p, size_t n) {
     if (stopping_) co_return false;
-    error_code ec;
-    co_await asio::async_read(
-        socket_, asio::buffer(p, n),
-        asio::bind_cancellation_slot(read_cancel_.slot(), asio::redirect_error(use_awaitable, ec)));
+    error_code ec = co_await in_.ReadExact(p, n, [this](asio::mutable_buffer b) {
+      return socket_.async_read_some(
+          b, asio::bind_cancellation_slot(read_cancel_.slot(), asio::as_tuple(use_awaitable)));
+    });
     co_return !ec;
   }
 
@@ -596,6 +597,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> WriteLoop([[maybe_unused]] std::shared_ptr<Connection> self) {
     std::vector<Outgoing> batch;
     std::vector<asio::const_buffer> buffers;
+    // Let the completions that are ready run first: their replies go out in
+    // this loop's first write instead of one write each.
+    co_await asio::post(socket_.get_executor(), use_awaitable);
     while (!queue_.empty() && !write_failed_) {
       batch.clear();
       buffers.clear();
@@ -661,6 +665,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer event_;
   asio::steady_timer handshake_timer_;
   asio::cancellation_signal read_cancel_;
+  ReadBuffer in_{128 * 1024};  // requests arrive in bursts: one read for many
   std::list<std::shared_ptr<Connection>>::iterator self_it_;
 
   bool no_zeroes_ = false;
