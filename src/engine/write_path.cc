@@ -502,16 +502,16 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
   pr.last_dagtag = std::max(pr.last_dagtag, d.dagtag);
   pr.rx_epoch_size[d.epoch]++;
   RetryWaitingResyncRequests();
+  // A write this node cannot store is answered under every protocol: without
+  // the negative ack a protocol A sender would count it replicated (§3.5).
   auto neg = [&] {
-    if (d.flags & kDpWantAck) {
-      WriteAck a;
-      a.vnr = d.vnr;
-      a.id = d.id;
-      a.offset = d.offset;
-      a.length = d.length;
-      a.kind = static_cast<uint8_t>(AckKind::kNeg);
-      Send(peer, a);
-    }
+    WriteAck a;
+    a.vnr = d.vnr;
+    a.id = d.id;
+    a.offset = d.offset;
+    a.length = d.length;
+    a.kind = static_cast<uint8_t>(AckKind::kNeg);
+    Send(peer, a);
   };
   if (vol < 0) return neg();
   Volume& v = volumes_[vol];
@@ -594,7 +594,7 @@ void ResourceImpl::PeerWriteDone(int peer, int vol, const Data& d, bool ok) {
     MarkInSync(vol, peer, d.offset, d.length);
     kind = AckKind::kWrittenInSync;
   }
-  if (d.flags & kDpWantAck) {
+  if ((d.flags & kDpWantAck) || kind == AckKind::kNeg) {
     WriteAck a;
     a.vnr = d.vnr;
     a.id = d.id;

@@ -875,6 +875,37 @@ TEST(QuorumDiskScenario, S26b_SecondaryReattachResyncsOneAlExtent) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// Extra (c), §3.5: under protocol A the Primary does not wait for the
+// Secondary, so a write the Secondary fails to store must still be answered
+// with a negative ack, or the Primary counts it replicated. Here bravo's
+// activity-log transaction for a new extent fails: bravo detaches before the
+// write reaches its data area and its activity log never names that extent,
+// so only alpha's bit for bravo can bring the block back (random seed 37:
+// replicas differed after the re-attach's resync).
+TEST(QuorumDiskScenario, S26c_ProtocolASecondaryThatFailsAWriteNegAcksIt) {
+  ClusterOptions o = IoErrorCluster();
+  o.options.protocol = engine::WireProtocol::kA;
+  SimHarness h(2603, o);
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+  ASSERT_TRUE(h.Flush(kAlpha).ok()) << Dump(h);  // bravo has stored all so far
+  SimDisk* bravo_disk = h.cluster.disk(kBravo, kVol0);
+  bravo_disk->FailWrites(DiskArea::kMeta, -1);
+  const uint64_t far_block = 2 * kAlExtent / kAppBlock;  // a cold extent on bravo
+  ASSERT_TRUE(h.Write(kAlpha, far_block).ok()) << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] { return PeerDisk(h, kAlpha, kBravo) == DiskState::kDiskless; }))
+      << Dump(h);
+  ASSERT_TRUE(h.Flush(kAlpha).ok()) << Dump(h);
+
+  bravo_disk->ClearFaults();
+  AdminDone d = h.cluster.Attach(kBravo, kVol0);
+  ASSERT_TRUE(d.ok()) << d.message << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] { return h.cluster.Healthy(); }, 120 * kSec)) << Dump(h);
+  h.FinalChecks();  // invariant 4: bravo holds far_block again
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // §11.2 row 27 (first half) — LINBIT test `io-errors`: a write error on the
 // Primary's disk detaches it (Failed, then Diskless); it stays Primary and
 // application I/O continues through the peer (writes, reads, flushes).
