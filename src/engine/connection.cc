@@ -3,6 +3,7 @@
 // auto-promote, quorum and the far-away-Primary rule (drbd-semantics.md §1,
 // §2, §5.4, §7).
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 
 #include "common/check.h"
@@ -657,6 +658,19 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
   } else {
     SetConn(p, ConnState::kStandAlone);
   }
+  pr.lost_at = now_;
+  // A lost-peer query waiting for this peer treats the loss as its answer
+  // (after the role change above: the answer must not name it); one that came
+  // from this peer has no one left to answer.
+  for (size_t i = lost_queries_.size(); i-- > 0;) {
+    LostPeerQuery& q = lost_queries_[i];
+    if (q.parent == p) {
+      lost_queries_.erase(lost_queries_.begin() + static_cast<long>(i));
+    } else if (q.waiting & (1ull << p)) {
+      q.waiting &= ~(1ull << p);
+      LostPeerQueryMaybeDone(i);
+    }
+  }
   if (!pr.disconnect_done.empty()) FinishDisconnect(p);
   RetryWaitingResyncRequests();
   ReleaseFrozenWrites();
@@ -749,6 +763,7 @@ void ResourceImpl::StartTwopc(TwopcKind kind, uint8_t target, uint64_t param) {
 
 void ResourceImpl::OnTwopcPrepare(int p, const TwopcPrepare& m) {
   TwopcKind kind = static_cast<TwopcKind>(m.kind);
+  if (kind == TwopcKind::kLostPeer) return OnLostPeerPrepare(p, m);
   if (kind == TwopcKind::kDisconnect && m.tid == 0) {
     // Graceful-disconnect notice (§7.3): the Secondary side ends Outdated.
     for (size_t vol = 0; vol < volumes_.size(); ++vol) {
@@ -847,6 +862,7 @@ void ResourceImpl::OnTwopcReply(int p, const TwopcReply& m) {
     if (!peers_[p].disconnect_done.empty()) FinishDisconnect(p);
     return;
   }
+  if (OnLostPeerReply(p, m)) return;
   if (!twopc_ || twopc_->tid != m.tid || !(twopc_->waiting & (1ull << p))) return;
   Twopc& t = *twopc_;
   t.waiting &= ~(1ull << p);
@@ -1389,10 +1405,141 @@ void ResourceImpl::UpdateFarAwayPrimary() {
   }
   seen &= ~(1ull << self_);
   uint64_t far = seen & ~direct;
+  far_confirmed_ &= far;
   if (!far) return;
+  // A Primary we were connected to a moment ago may still be named by a peer
+  // that has not noticed yet that it is gone. DRBD applies the rule to the
+  // result of the lost-peer 2PC, which completes only once every node has
+  // answered or lost its own link to the dead Primary; so do we, with a
+  // lost-peer query, before outdating ourselves for such a Primary.
+  uint64_t recent = 0;
+  for (int p = 0; p < kMaxNodes; ++p)
+    if ((far & (1ull << p)) && peers_[p].lost_at >= 0 &&
+        now_ - peers_[p].lost_at < opts_.twopc_timeout)
+      recent |= 1ull << p;
+  if (recent & ~far_confirmed_) {
+    bool asking = false;
+    for (const LostPeerQuery& q : lost_queries_) asking |= q.parent < 0;
+    if (!asking) StartLostPeerQuery(std::countr_zero(recent & ~far_confirmed_));
+    return;
+  }
   for (size_t vol = 0; vol < volumes_.size(); ++vol)
     if (volumes_[vol].disk == DiskState::kUpToDate)
       SetDisk(static_cast<int>(vol), DiskState::kOutdated);
+}
+
+// --- lost-peer query ------------------------------------------------------------------
+//
+// A TwopcPrepare of kind kLostPeer travels the mesh like a 2PC prepare; each
+// node answers once all the peers it forwarded to answered or were lost,
+// naming the Primaries it is directly connected to at that moment. Nothing is
+// committed: the initiator uses the answers as its peers' view of who is
+// Primary (docs/replication-protocol.md, "Lost-peer query").
+
+void ResourceImpl::StartLostPeerQuery(int lost) {
+  LostPeerQuery q;
+  q.tid = (++twopc_seq_ << 5) | static_cast<uint32_t>(self_);
+  q.parent = -1;
+  q.deadline = now_ + opts_.twopc_timeout;
+  TwopcPrepare m;
+  m.tid = q.tid;
+  m.initiator = static_cast<uint8_t>(self_);
+  m.kind = static_cast<uint8_t>(TwopcKind::kLostPeer);
+  m.target = static_cast<uint8_t>(lost);
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (peers_[p].exists && peers_[p].conn == ConnState::kConnected && peers_[p].handshake_done)
+      q.waiting |= 1ull << p;
+  lost_queries_.push_back(q);
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (q.waiting & (1ull << p)) Send(p, m);
+  LostPeerQueryMaybeDone(lost_queries_.size() - 1);
+}
+
+void ResourceImpl::OnLostPeerPrepare(int p, const TwopcPrepare& m) {
+  for (const LostPeerQuery& q : lost_queries_) {
+    if (q.tid != m.tid) continue;
+    // Reached us a second way round the mesh: answer for ourselves only.
+    TwopcReply r;
+    r.tid = m.tid;
+    r.vote = static_cast<uint8_t>(TwopcVote::kYes);
+    r.reachable = 1ull << self_;
+    r.primary = PrimaryMask();
+    Send(p, r);
+    return;
+  }
+  if (m.initiator == self_) {
+    TwopcReply r;
+    r.tid = m.tid;
+    r.vote = static_cast<uint8_t>(TwopcVote::kYes);
+    r.primary = PrimaryMask();
+    Send(p, r);
+    return;
+  }
+  LostPeerQuery q;
+  q.tid = m.tid;
+  q.parent = p;
+  q.deadline = now_ + opts_.twopc_timeout;
+  for (int c = 0; c < kMaxNodes; ++c) {
+    if (c == p || c == m.initiator || !peers_[c].exists) continue;
+    if (peers_[c].conn == ConnState::kConnected && peers_[c].handshake_done) q.waiting |= 1ull << c;
+  }
+  lost_queries_.push_back(q);
+  for (int c = 0; c < kMaxNodes; ++c)
+    if (q.waiting & (1ull << c)) Send(c, m);
+  LostPeerQueryMaybeDone(lost_queries_.size() - 1);
+}
+
+bool ResourceImpl::OnLostPeerReply(int p, const TwopcReply& m) {
+  for (size_t i = 0; i < lost_queries_.size(); ++i) {
+    LostPeerQuery& q = lost_queries_[i];
+    if (q.tid != m.tid) continue;
+    if (q.waiting & (1ull << p)) {
+      q.waiting &= ~(1ull << p);
+      q.primary |= m.primary;
+      q.replied[p] = m.primary | (1ull << 63);  // bit 63: answered
+      LostPeerQueryMaybeDone(i);
+    }
+    return true;
+  }
+  return false;
+}
+
+void ResourceImpl::LostPeerQueryMaybeDone(size_t i) {
+  if (lost_queries_[i].waiting != 0) return;
+  LostPeerQuery q = lost_queries_[i];
+  lost_queries_.erase(lost_queries_.begin() + static_cast<long>(i));
+  if (q.parent >= 0) {
+    if (peers_[q.parent].conn != ConnState::kConnected) return;
+    TwopcReply r;
+    r.tid = q.tid;
+    r.vote = static_cast<uint8_t>(TwopcVote::kYes);
+    r.reachable = (1ull << self_) | ConnectedMask();
+    r.primary = q.primary | PrimaryMask();
+    Send(q.parent, r);
+    return;
+  }
+  // Our peers' answers replace what their last State said; a peer that did
+  // not answer in time keeps its last word. What is far away now is settled.
+  uint64_t direct = 0;
+  for (int p = 0; p < kMaxNodes; ++p) {
+    Peer& pr = peers_[p];
+    if (!pr.exists || pr.conn != ConnState::kConnected || !pr.handshake_done) continue;
+    direct |= 1ull << p;
+    if (q.replied[p] & (1ull << 63)) pr.primary_mask &= q.replied[p] & ~(1ull << 63);
+  }
+  uint64_t seen = 0;
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (direct & (1ull << p)) seen |= peers_[p].primary_mask;
+  far_confirmed_ |= seen & ~direct & ~(1ull << self_);
+  dirty_ = true;
+}
+
+void ResourceImpl::ExpireLostPeerQueries() {
+  for (size_t i = lost_queries_.size(); i-- > 0;) {
+    if (lost_queries_[i].deadline > now_) continue;
+    lost_queries_[i].waiting = 0;
+    LostPeerQueryMaybeDone(i);
+  }
 }
 
 int ResourceImpl::EnsureSlot(int vol, int p) {

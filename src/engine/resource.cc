@@ -322,6 +322,7 @@ void ResourceImpl::AfterInput() {
   }
   if (stepping) want(next_resync_step_ > now_ ? next_resync_step_ : now_ + 100 * kMs);
   if (twopc_) want(twopc_->deadline);
+  for (const LostPeerQuery& q : lost_queries_) want(q.deadline);
   if (promote_) want(promote_->retry_at > now_ ? promote_->retry_at : promote_->deadline);
   if (opts_.ko_count > 0 && !reqs_.empty()) {
     if (next_ko_check_ <= now_) next_ko_check_ = now_ + opts_.timeout;
@@ -348,6 +349,7 @@ void ResourceImpl::AdvanceTime(Time now) {
       twopc_.reset();
     }
   }
+  ExpireLostPeerQueries();
   if (promote_ && !twopc_ && promote_->retry_at != 0 && promote_->retry_at <= now_) {
     promote_->retry_at = 0;
     TryPromote();

@@ -457,6 +457,11 @@ void ResourceImpl::FinishResyncTarget(int p, int vol) {
   DiskState src = d.peer_disk;
   SetRepl(p, vol, ReplState::kEstablished);
   uint64_t cur = d.peer_uuids.current & ~kUuidPrimaryBit;
+  // A Primary that is SyncTarget (promoted with an UpToDate peer at hand)
+  // keeps the generation it started: its writes since are on the source too,
+  // and taking the source's older current UUID back would make the Primary's
+  // own generation look like someone else's at the next handshake.
+  if (role_ == Role::kPrimary) cur = 0;
   if (cur != 0 && cur != (v.sb.current_uuid & ~kUuidPrimaryBit)) {
     PushHistory(vol, v.sb.current_uuid);
     v.sb.current_uuid = cur;

@@ -803,6 +803,34 @@ TEST(QuorumDiskScenario, S23_FarAwayNodeIsOutdated) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// §7.3 rule 3 applied after the lost-peer 2PC: when the Primary crashes, the
+// survivors notice at different moments. The first one to notice still hears
+// from the other that the Primary is there; that is not a far-away Primary,
+// only news that has not travelled yet, and DRBD's lost-peer 2PC (which cannot
+// finish while a peer still has a link to the dead Primary) settles it. Both
+// survivors stay UpToDate and either can take over (random seeds 8, 386: both
+// had outdated themselves and the next handshake took the crashed Primary's
+// data over theirs).
+TEST(QuorumDiskScenario, S23b_SurvivorsOfACrashedPrimaryStayUpToDate) {
+  for (int i = 0; i < 16; ++i) {
+    SimHarness h(2310 + i, Cluster(3));
+    ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+    ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+    ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+    ASSERT_TRUE(h.Flush(kAlpha).ok()) << Dump(h);
+    h.Crash(kAlpha);
+    ASSERT_TRUE(WaitFor(h, [&] {
+      return Conn(h, kBravo, kAlpha) != ConnState::kConnected &&
+             Conn(h, kCharlie, kAlpha) != ConnState::kConnected;
+    })) << Dump(h);
+    h.cluster.RunUntil([] { return false; }, 100 * kMs, 1 * kMs);
+    EXPECT_EQ(Disk(h, kBravo), DiskState::kUpToDate) << "run " << i << Dump(h);
+    EXPECT_EQ(Disk(h, kCharlie), DiskState::kUpToDate) << "run " << i << Dump(h);
+    ASSERT_TRUE(h.cluster.Primary(kBravo).ok()) << "run " << i << Dump(h);
+    ASSERT_TRUE(h.Write(kBravo, 1).ok()) << Dump(h);
+  }
+}
+
 // =====================================================================================
 // Disks and I/O errors (§2.4, §9)
 // =====================================================================================

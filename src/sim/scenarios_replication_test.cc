@@ -473,6 +473,37 @@ TEST_F(Scenario, S03_SecondaryDisconnectBitmapResyncOfWrittenBlock) {
   h().FinalChecks();
 }
 
+// A SyncTarget may be promoted while its UpToDate source is connected; its
+// first write starts a new generation, which the source follows. When the
+// resync ends the Primary keeps that generation instead of taking back the
+// source's older current UUID (§5.2, §5.3); a reconnect then needs no resync.
+TEST_F(Scenario, S03b_PrimarySyncTargetKeepsItsGeneration) {
+  Make(BaseOptions(2));
+  ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  ASSERT_TRUE(c().Primary(kAlpha).ok()) << Dump();
+  ASSERT_TRUE(c().Disconnect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(WaitFor([&] { return ConnOf(kAlpha, kBravo) != ConnState::kConnected; })) << Dump();
+  for (uint64_t b = 0; b < 256; ++b) ASSERT_TRUE(h().Write(kAlpha, b).ok()) << Dump();
+  ASSERT_TRUE(c().Secondary(kAlpha).ok()) << Dump();
+  ASSERT_TRUE(c().Connect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(WaitFor([&] { return ReplOf(kBravo, kAlpha) == ReplState::kSyncTarget; })) << Dump();
+  ASSERT_TRUE(c().Primary(kBravo).ok()) << "a SyncTarget with its source at hand" << Dump();
+  ASSERT_TRUE(h().Write(kBravo, 300).ok()) << Dump();
+  auto gen = [&](NodeId n) { return UuidOf(n) & ~uint64_t{1}; };  // bit 0: the role
+  const uint64_t generation = gen(kBravo);
+  ASSERT_TRUE(h().WaitHealthy()) << Dump();
+  EXPECT_EQ(gen(kBravo), generation) << "the Primary kept the generation it started" << Dump();
+  EXPECT_EQ(gen(kAlpha), generation) << "the source follows the Primary's generation" << Dump();
+
+  ASSERT_TRUE(c().Disconnect(kAlpha, kBravo).ok()) << Dump();
+  ASSERT_TRUE(WaitFor([&] { return ConnOf(kBravo, kAlpha) != ConnState::kConnected; })) << Dump();
+  size_t mark = Mark();
+  ASSERT_TRUE(c().Connect(kAlpha, kBravo).ok()) << Dump();
+  ASSERT_TRUE(h().WaitHealthy()) << Dump();
+  EXPECT_TRUE(Resyncs(mark).empty()) << "nothing differs, nothing to resync" << Dump();
+  h().FinalChecks();
+}
+
 // --- Row 4 [resync, resync-chain-close] -------------------------------------------
 
 // One data generation per node (charlie oldest, bravo newer, alpha newest),

@@ -10,6 +10,7 @@
 // nothing changes.
 #pragma once
 
+#include <array>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -222,6 +223,7 @@ struct Peer {
   bool reconnect = false;                // was Connected and lost it without our restart
   bool lost_as_primary = false;          // both were Primary when the connection was lost
   bool we_were_primary_at_loss = false;  // our role when this connection was lost
+  Time lost_at = -1;                     // when the connection was last lost
   // A graceful disconnect waiting for the peer to acknowledge its notice.
   std::vector<std::function<void()>> disconnect_done;
   Time disconnect_deadline = 0;
@@ -266,6 +268,18 @@ struct Twopc {
   uint64_t max_size = 0;
   Time deadline = 0;
   bool prepared = false;  // replied yes, waiting for commit/abort
+};
+
+// A lost-peer query (TwopcPrepare kind kLostPeer) this node started or
+// forwards: who is Primary in the partition now that a connection is gone.
+// It changes no state, so it never blocks or is blocked by a 2PC.
+struct LostPeerQuery {
+  uint32_t tid = 0;
+  int parent = -1;       // who sent it to us (-1: we started it)
+  uint64_t waiting = 0;  // peers whose reply is outstanding
+  uint64_t primary = 0;  // Primaries named by the replies so far
+  std::array<uint64_t, kMaxNodes> replied{};  // each child's answer (initiator only)
+  Time deadline = 0;
 };
 
 struct PendingPromote {
@@ -431,6 +445,11 @@ class ResourceImpl {
   void DoDemote();
   void UpdateQuorum();
   void UpdateFarAwayPrimary();
+  void StartLostPeerQuery(int lost);
+  void OnLostPeerPrepare(int p, const TwopcPrepare& m);
+  bool OnLostPeerReply(int p, const TwopcReply& m);
+  void LostPeerQueryMaybeDone(size_t i);
+  void ExpireLostPeerQueries();
   // A connected disk below UpToDate with no resync running asks an UpToDate
   // peer for a volume handshake round, so the UUID rules decide again.
   void MaybeRehandshake();
@@ -535,6 +554,8 @@ class ResourceImpl {
   int handshaking_ = 0;          // connections in the middle of a handshake
   std::deque<uint64_t> frozen_;  // app writes held during handshakes
   std::optional<Twopc> twopc_;
+  std::vector<LostPeerQuery> lost_queries_;
+  uint64_t far_confirmed_ = 0;  // far-away Primaries a lost-peer query confirmed
   uint32_t twopc_seq_ = 0;
   std::optional<PendingPromote> promote_;
   std::vector<uint64_t> twopc_cookies_;
