@@ -1030,6 +1030,13 @@ SsCode ResourceImpl::CheckPromote(bool force, std::string* why) const {
   }
   for (size_t vol = 0; vol < volumes_.size(); ++vol) {
     const Volume& v = volumes_[vol];
+    // Known stale data is never promoted without --force (§2.1), even with
+    // an UpToDate peer at hand: the peer may not have what a Primary wrote
+    // while this node was Outdated, and nothing would bring it here.
+    if (v.attached && v.disk == DiskState::kOutdated && !force) {
+      *why = Fmt("%s: volume %u is Outdated", cfg_.name.c_str(), v.vnr.value());
+      return SsCode::kNoUpToDateDisk;
+    }
     if (HasUpToDateData(static_cast<int>(vol))) continue;
     if (force && v.attached && v.disk >= DiskState::kInconsistent) continue;
     *why = Fmt("%s: no access to UpToDate data for volume %u", cfg_.name.c_str(), v.vnr.value());

@@ -502,6 +502,10 @@ void ResourceImpl::NewCurrentUuidNow(int vol) {
   RotateCurrentIntoBitmaps(vol);
   PushHistory(vol, old);
   v.sb.current_uuid = fresh | (role_ == Role::kPrimary ? kUuidPrimaryBit : 0);
+  for (int p = 0; p < kMaxNodes; ++p)
+    if (peers_[p].exists && (peers_[p].dev[vol].repl == ReplState::kSyncTarget ||
+                             peers_[p].dev[vol].repl == ReplState::kPausedSyncT))
+      v.generation_as_target = true;
   EmitEvent("new-current-uuid name:" + cfg_.name + " volume:" + std::to_string(v.vnr.value()));
   v.uuid_persisting = true;
   WriteSuperblock(vol, [this, vol] {

@@ -457,23 +457,26 @@ void ResourceImpl::FinishResyncTarget(int p, int vol) {
   DiskState src = d.peer_disk;
   SetRepl(p, vol, ReplState::kEstablished);
   uint64_t cur = d.peer_uuids.current & ~kUuidPrimaryBit;
-  // A Primary that is SyncTarget (promoted with an UpToDate peer at hand)
-  // keeps the generation it started: its writes since are on the source too,
-  // and taking the source's older current UUID back would make the Primary's
-  // own generation look like someone else's at the next handshake.
-  if (role_ == Role::kPrimary) cur = 0;
+  // A Primary that started a generation while SyncTarget (promoted with an
+  // UpToDate peer at hand, then written) keeps it: its writes since are on
+  // the source too, and taking the source's older current UUID back would
+  // make the Primary's own generation look foreign at the next handshake.
+  if (role_ == Role::kPrimary && v.generation_as_target) cur = 0;
   if (cur != 0 && cur != (v.sb.current_uuid & ~kUuidPrimaryBit)) {
     PushHistory(vol, v.sb.current_uuid);
     v.sb.current_uuid = cur;
   }
   for (uint64_t h : d.peer_uuids.history) PushHistory(vol, h);
   v.sb.peers[p].bitmap_uuid = 0;
-  v.sb.flags &= ~kMdCrashedPrimary;
+  // The local-only writes of a crash or of a Primary that lost quorum are
+  // gone now: this disk holds the source's data.
+  v.sb.flags &= ~(kMdCrashedPrimary | kMdPrimaryLostQuorum);
   // Another paused resync may still have work.
   bool more = false;
   for (int q = 0; q < kMaxNodes; ++q)
     if (q != p && peers_[q].exists && peers_[q].dev[vol].repl == ReplState::kPausedSyncT)
       more = true;
+  if (!more) v.generation_as_target = false;
   if (!more)
     SetDisk(vol, src == DiskState::kUpToDate   ? DiskState::kUpToDate
                  : src >= DiskState::kOutdated ? src

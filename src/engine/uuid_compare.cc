@@ -391,7 +391,15 @@ HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
     // With quorum, majorities intersect: every acknowledged write is on the
     // quorate side, so it wins even over unrelated bitmap parents (then by a
     // full sync, below).
-    if (policy.quorum_enabled && self.has_quorum != peer.has_quorum) {
+    const bool self_lq = Has(self, kUuidFlagPrimaryLostQuorum);
+    const bool peer_lq = Has(peer, kUuidFlagPrimaryLostQuorum);
+    if (policy.quorum_enabled && self_lq != peer_lq) {
+      // The Primary that lost quorum holds only writes that failed; the
+      // partition that kept quorum started the newer generation (§7.4). This
+      // holds even once the old Primary regained quorum through another peer.
+      v = self_lq ? Verdict::kSelfTarget : Verdict::kSelfSource;
+      how = "solved by quorum (lost as Primary)";
+    } else if (policy.quorum_enabled && self.has_quorum != peer.has_quorum) {
       v = self.has_quorum ? Verdict::kSelfSource : Verdict::kSelfTarget;
       how = "solved by quorum";
     } else if (!unrelated_parents || policy.always_asbp) {

@@ -692,6 +692,23 @@ TEST(DecideSync, QuorumDecidesSplitBrain) {
   EXPECT_EQ(Decide(sb.a, sb.b, p).outcome, HandshakeOutcome::kSplitBrain);
 }
 
+// §7.4: the Primary that lost quorum loses a split brain against the partition
+// that kept quorum and moved on, also once it has regained quorum through
+// another peer (both sides quorate at the handshake).
+TEST(DecideSync, PrimaryThatLostQuorumLosesTheSplitBrain) {
+  SplitBrain sb(false, false, 9, 1);
+  sb.a.flags = kUuidFlagPrimaryLostQuorum;
+  HandshakePolicy p;
+  EXPECT_EQ(Decide(sb.a, sb.b, p).outcome, HandshakeOutcome::kSplitBrain) << "quorum off";
+  p.quorum_enabled = true;
+  HandshakeDecision d = Decide(sb.a, sb.b, p);
+  EXPECT_EQ(d.outcome, HandshakeOutcome::kBecomeTarget) << d.reason;
+  EXPECT_NE(d.reason.find("lost as Primary"), std::string::npos) << d.reason;
+  EXPECT_EQ(Decide(sb.b, sb.a, p).outcome, HandshakeOutcome::kBecomeSource);
+  sb.b.flags = kUuidFlagPrimaryLostQuorum;  // both: the flag cannot decide
+  EXPECT_EQ(Decide(sb.a, sb.b, p).outcome, HandshakeOutcome::kSplitBrain);
+}
+
 TEST(DecideSync, DiscardMyDataMakesTheVictimTarget) {
   // Same parent: bitmap-based (§6 manual recovery).
   SplitBrain sb(true, true, 9, 1);

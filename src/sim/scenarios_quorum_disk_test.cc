@@ -831,6 +831,43 @@ TEST(QuorumDiskScenario, S23b_SurvivorsOfACrashedPrimaryStayUpToDate) {
   }
 }
 
+// §2.1: Outdated data is never promoted without --force, even with an UpToDate
+// peer at hand. bravo leaves the Primary gracefully (Outdated, §7.3 rule 1)
+// but stays connected to charlie; alpha writes once more and demotes. bravo's
+// promotion waits until it has taken that write from charlie, so its first
+// read is not stale (random seeds 274, 279: an Outdated node was promoted,
+// wrote on stale data and later met the old Primary in a split brain).
+TEST(QuorumDiskScenario, S23c_OutdatedNodeIsPromotedOnlyAfterCatchingUp) {
+  SimHarness h(2330, Cluster(3));
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Disconnect(kBravo, kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return NeitherConnected(h, kAlpha, kBravo) && Disk(h, kBravo) == DiskState::kOutdated;
+  })) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 5).ok()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Secondary(kAlpha).ok()) << Dump(h);
+  ASSERT_EQ(Disk(h, kBravo), DiskState::kOutdated) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kBravo).ok()) << Dump(h);
+  std::vector<std::string> events = EventsOf(h, kBravo);
+  std::string disk_at_promotion;
+  for (const std::string& e : events) {
+    if (e.find("change device") != std::string::npos && e.find("disk:") != std::string::npos)
+      disk_at_promotion = e.substr(e.find("disk:"));
+    if (e.find("change resource") != std::string::npos && e.find("role:Primary") != std::string::npos)
+      break;
+  }
+  EXPECT_NE(disk_at_promotion, "disk:Outdated") << "promoted on Outdated data" << Dump(h);
+  AppResult r = h.Read(kBravo, 5);
+  EXPECT_EQ(r.status, IoStatus::kOk) << Dump(h);
+  ASSERT_TRUE(h.cluster.Connect(kBravo, kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Connect(kAlpha, kBravo).ok()) << Dump(h);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  h.FinalChecks();  // invariant 3: the read returned alpha's write
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // =====================================================================================
 // Disks and I/O errors (§2.4, §9)
 // =====================================================================================

@@ -121,6 +121,7 @@ struct Volume {
   std::vector<std::function<void()>> grow_held;  // metadata writes waiting for the switch
   bool new_uuid_pending = false;                // generate a new current UUID at the next write
   bool lost_disk = false;                       // detached on an I/O error while Primary
+  bool generation_as_target = false;  // a Primary started a generation while SyncTarget
   bool unclean = false;  // attached after a crash; cleared by a completed resync
   std::deque<std::pair<int, ResyncRequest>> rs_paused;  // served once our disk is UpToDate
   // While Negotiating after an attach: the disk state the metadata claims;
