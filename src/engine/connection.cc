@@ -659,6 +659,9 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
     SetConn(p, ConnState::kStandAlone);
   }
   pr.lost_at = now_;
+  // A Primary tells the rest of the mesh which peer it lost (see
+  // OnLostPeerPrepare): that peer may not have noticed yet.
+  if (role_ == Role::kPrimary) StartLostPeerQuery(p);
   // A lost-peer query waiting for this peer treats the loss as its answer
   // (after the role change above: the answer must not name it); one that came
   // from this peer has no one left to answer.
@@ -1463,6 +1466,17 @@ void ResourceImpl::StartLostPeerQuery(int lost) {
 }
 
 void ResourceImpl::OnLostPeerPrepare(int p, const TwopcPrepare& m) {
+  // A Primary tells the mesh it lost us, while our end of the link still
+  // looks up (it has not timed out yet): its writes no longer reach us, so
+  // the link is dead for us too. Dropping it now lets the far-away-Primary
+  // rule outdate us before we could serve or promote stale data (§7.3 rule 3;
+  // DRBD's lost-peer 2PC reaches every node of the partition).
+  int init = m.initiator;
+  if (m.target == self_ && init != self_ && init < kMaxNodes && peers_[init].exists &&
+      peers_[init].transport_up && peers_[init].role == Role::kPrimary) {
+    EmitEvent(Fmt("%s lost its connection to us: dropping ours", peers_[init].name.c_str()));
+    DropConn(init, ConnState::kNetworkFailure);
+  }
   for (const LostPeerQuery& q : lost_queries_) {
     if (q.tid != m.tid) continue;
     // Reached us a second way round the mesh: answer for ourselves only.

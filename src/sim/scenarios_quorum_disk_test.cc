@@ -868,6 +868,43 @@ TEST(QuorumDiskScenario, S23c_OutdatedNodeIsPromotedOnlyAfterCatchingUp) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// §7.3 rule 3 after a Primary's lost-peer 2PC: the link alpha-charlie breaks,
+// alpha (Primary) times out first and goes on writing with bravo. charlie's end
+// still looks up, but alpha's lost-peer notice reaches it through bravo: it
+// drops the link and is Outdated at once, so when alpha demotes before charlie
+// has noticed anything, charlie is not promoted on data missing alpha's last
+// writes (random seed 256: charlie, still UpToDate, was promoted and read
+// zeroes).
+TEST(QuorumDiskScenario, S23d_NodeThePrimaryLostLearnsItThroughTheMesh) {
+  int outdated_early = 0;
+  for (int i = 0; i < 8; ++i) {
+    SimHarness h(2340 + i, Cluster(3));
+    ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+    ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+    ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+    h.cluster.Partition(kAlpha, kCharlie);
+    PendingWrite w = SubmitWrite(h, kAlpha, 7);
+    ASSERT_TRUE(WaitFor(h, [&] { return Conn(h, kAlpha, kCharlie) != ConnState::kConnected; }))
+        << Dump(h);
+    if (Conn(h, kCharlie, kAlpha) == ConnState::kConnected) {
+      // charlie has not timed out yet: the notice travels alpha-bravo-charlie.
+      h.cluster.RunUntil([] { return false; }, 10 * kMs, 1 * kMs);
+      EXPECT_EQ(Disk(h, kCharlie), DiskState::kOutdated) << "run " << i << Dump(h);
+      ++outdated_early;
+    }
+    ASSERT_TRUE(WaitFor(h, [&] { return w.done(); })) << Dump(h);
+    ASSERT_EQ(w.status(), IoStatus::kOk) << Dump(h);
+    ASSERT_TRUE(h.cluster.Secondary(kAlpha).ok()) << Dump(h);
+    ASSERT_TRUE(h.cluster.Primary(kCharlie).ok()) << "run " << i << Dump(h);
+    EXPECT_EQ(h.Read(kCharlie, 7).status, IoStatus::kOk) << Dump(h);
+    h.cluster.HealNetwork();
+    ASSERT_TRUE(h.WaitHealthy()) << "run " << i << Dump(h);
+    h.FinalChecks();  // invariant 3: charlie read alpha's write
+    ASSERT_FALSE(h.cluster.failed()) << "run " << i << Dump(h);
+  }
+  EXPECT_GT(outdated_early, 0) << "no run had alpha notice first";
+}
+
 // =====================================================================================
 // Disks and I/O errors (§2.4, §9)
 // =====================================================================================
