@@ -197,6 +197,10 @@ bool Synced(const json::object& st) {
       std::string pdk = S(pd.at("peer_disk"));
       if (r != "Established") return false;
       if (pdk != "UpToDate" && pdk != "Diskless") return false;
+      // Blocks still marked out of sync for an established peer wait for a
+      // deferred resync (the source was not consistent at the handshake).
+      const json::object& o = pd.as_object();
+      if (o.contains("out_of_sync") && o.at("out_of_sync").to_number<uint64_t>() != 0) return false;
     }
   }
   return true;

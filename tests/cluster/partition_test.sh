@@ -43,7 +43,11 @@ adm 1 secondary r0
 
 log "heal"
 heal 0
-adm 0 wait-sync r0 --timeout 60 || fail "node 0 did not resync after healing"
+for n in 0 1 2; do adm $n wait-sync r0 --timeout 60 || fail "node $n did not resync after healing"; done
 for n in 1 2; do [ "$(data_sha $n)" = "$(data_sha 0)" ] || fail "node $n differs from node 0"; done
-qemu-io -r -f raw -c "read -P 0x03 2M 1M" -c "read -P 0x01 0 64k" "$(nbd_uri_ro 0)" >/dev/null ||
+qemu-io -r -f raw -c "read -P 0x03 2M 1M" -c "read -P 0x01 0 64k" "$(nbd_uri_ro 0)" >"$SCRATCH/read.txt" 2>&1 ||
+  { cat "$SCRATCH/read.txt"; fail "node 0 lacks the majority's write or kept its rejected one"; }
+if grep -q "Pattern verification failed" "$SCRATCH/read.txt"; then
+  cat "$SCRATCH/read.txt"
   fail "node 0 lacks the majority's write or kept its rejected one"
+fi
