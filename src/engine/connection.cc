@@ -548,6 +548,11 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     }
     case HandshakeOutcome::kBecomeSource:
       SetPeerDisk(p, vol, peer.disk);
+      // Chosen as the source, a Consistent disk holds the best data this
+      // handshake knows of: UpToDate (no fencing: may_be_up_to_date), as on
+      // a no-sync handshake. Left Consistent, its target would end Consistent
+      // too, and a Primary target would serve from a disk nobody can upgrade.
+      if (v.disk == DiskState::kConsistent) SetDisk(vol, DiskState::kUpToDate);
       StartBitmapExchange(p, vol, prep, dec.other_node, full);
       break;
     case HandshakeOutcome::kBecomeTarget: {

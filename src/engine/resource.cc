@@ -406,6 +406,20 @@ void ResourceImpl::Attach(uint64_t cookie, VolumeNr vnr, ByteSpan md, uint64_t b
   for (const NodeConfig& n : cfg_.nodes)
     if (n.id.value() == self_ && n.diskless)
       return Done(cookie, SsCode::kInvalidArgument, "this node is configured diskless");
+  // A Primary that lost its disk goes on with the generation it exposes; a
+  // disk of another generation is stale. With an UpToDate peer it attaches
+  // and resyncs; with none it would pass stale data for current (DRBD's
+  // ERR_DATA_NOT_CURRENT, "Can only attach to data with current UUID").
+  const uint64_t exposed = v.sb.current_uuid & ~kUuidPrimaryBit;
+  if (auto sb = DecodeSuperblock(md);
+      sb.ok() && role_ == Role::kPrimary && exposed != 0 &&
+      (sb->current_uuid & ~kUuidPrimaryBit) != exposed && !HasUpToDateData(vol)) {
+    return Done(cookie, SsCode::kDataNotCurrent,
+                Fmt("can only attach to data with current UUID %016llX (the disk holds %016llX "
+                    "and no peer is UpToDate)",
+                    static_cast<unsigned long long>(exposed),
+                    static_cast<unsigned long long>(sb->current_uuid & ~kUuidPrimaryBit)));
+  }
   v.backing_bytes = backing;
   v.internal_md = internal;
   std::string why;

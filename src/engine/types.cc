@@ -152,6 +152,8 @@ const char* SsCodeName(SsCode c) {
       return "SS_NEED_CONNECTION";
     case SsCode::kUnknownPeer:
       return "ERR_PEER_UNKNOWN";
+    case SsCode::kDataNotCurrent:
+      return "ERR_DATA_NOT_CURRENT";
   }
   return "?";
 }
@@ -206,6 +208,8 @@ const char* SsCodeMessage(SsCode c) {
       return "need a connection";
     case SsCode::kUnknownPeer:
       return "no such peer";
+    case SsCode::kDataNotCurrent:
+      return "can only attach to the data the Primary exposes";
   }
   return "?";
 }

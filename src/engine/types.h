@@ -86,6 +86,7 @@ enum class SsCode : int8_t {
   kShrink = -20,
   kNotConnected = -21,
   kUnknownPeer = -22,
+  kDataNotCurrent = -23,
 };
 
 enum class WireProtocol : uint8_t { kA = 1, kC = 3 };

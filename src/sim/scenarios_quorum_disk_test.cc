@@ -40,6 +40,7 @@ using engine::OnNoQuorum;
 using engine::ReplState;
 using engine::Resource;
 using engine::ResourceStatus;
+using engine::SsCode;
 using engine::Role;
 
 const NodeId kAlpha(0), kBravo(1), kCharlie(2), kDelta(3), kEcho(4);
@@ -1111,6 +1112,51 @@ TEST(QuorumDiskScenario, S27c_PrimaryWritesDuringBitmapExchangeReachTheSyncSourc
     EXPECT_EQ(st.seq, first_write) << h.cluster.name(n) << Dump(h);
   }
   EXPECT_EQ(RoleOf(h, kAlpha), Role::kPrimary) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
+// A Primary that lost its disk and went on writing through its peer exposes a
+// newer generation than its own disk holds. With that peer gone it has no
+// good data left: attaching the stale disk is refused (DRBD's
+// ERR_DATA_NOT_CURRENT) instead of serving it as current; once the peer is
+// back the attach succeeds and the disk is SyncTarget (random seed 209 served
+// such a disk as UpToDate and lost the writes made while it was away).
+TEST(QuorumDiskScenario, S27d_PrimaryRefusesItsStaleDiskWithoutAnUpToDatePeer) {
+  SimHarness h(2704, IoErrorCluster());
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+  SimDisk* alpha_disk = h.cluster.disk(kAlpha, kVol0);
+  alpha_disk->FailWrites(DiskArea::kData, -1);
+  ASSERT_TRUE(h.Write(kAlpha, 1).ok()) << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] { return Disk(h, kAlpha) == DiskState::kDiskless; })) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 2).ok()) << "bravo stores it" << Dump(h);
+
+  h.cluster.Partition(kAlpha, kBravo);
+  ASSERT_TRUE(WaitFor(h, [&] { return Conn(h, kAlpha, kBravo) != ConnState::kConnected; }))
+      << Dump(h);
+  alpha_disk->ClearFaults();
+  AdminDone d = h.cluster.Attach(kAlpha, kVol0);
+  EXPECT_EQ(d.code, SsCode::kDataNotCurrent) << d.message << Dump(h);
+  EXPECT_NE(d.message.find("can only attach to data with current UUID"), std::string::npos)
+      << d.message;
+  EXPECT_EQ(Disk(h, kAlpha), DiskState::kDiskless) << "the refused attach changed nothing"
+                                                   << Dump(h);
+
+  h.cluster.Heal(kAlpha, kBravo);
+  ASSERT_TRUE(WaitFor(h, [&] { return PeerDisk(h, kAlpha, kBravo) == DiskState::kUpToDate; },
+                      60 * kSec))
+      << Dump(h);
+  d = h.cluster.Attach(kAlpha, kVol0);
+  ASSERT_TRUE(d.ok()) << d.message << Dump(h);
+  auto [healthy, alpha_repl] = WatchUntil(
+      h, [&] { return Repl(h, kAlpha, kBravo); }, [&] { return h.cluster.Healthy(); },
+      120 * kSec);
+  ASSERT_TRUE(healthy) << Dump(h);
+  EXPECT_TRUE(Contains(alpha_repl, ReplState::kSyncTarget))
+      << "the stale disk is SyncTarget: " << ReplStates(alpha_repl) << Dump(h);
+  EXPECT_TRUE(h.Read(kAlpha, 0, 3).ok()) << Dump(h);
   h.FinalChecks();
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }

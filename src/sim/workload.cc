@@ -595,8 +595,18 @@ void Workload::Repair() {
     for (const auto& v : st->volumes) {
       if (!cluster_->diskless(n) && v.disk == DiskState::kDiskless) {
         repair_busy_[n.value()] = true;
-        cluster_->StartAttach(n, v.vnr,
-                              [this, n](const AdminDone&) { repair_busy_[n.value()] = false; });
+        cluster_->StartAttach(n, v.vnr, [this, n](const AdminDone& d) {
+          repair_busy_[n.value()] = false;
+          // A Primary without access to good data refuses its own stale disk
+          // (ERR_DATA_NOT_CURRENT): the application gives up on it, so that
+          // the next round demotes it and the disk can attach.
+          if (d.code == engine::SsCode::kDataNotCurrent && session_ != Session::kNone && writer_ == n) {
+            cluster_->Trace("sim", "repair: " + cluster_->name(n) +
+                                       " has no good data to attach to; the writer stops");
+            session_ = Session::kNone;
+            ++session_gen_;
+          }
+        });
         attached = true;
         break;
       }
