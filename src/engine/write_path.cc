@@ -589,6 +589,7 @@ void ResourceImpl::PeerWriteDone(int peer, int vol, const Data& d, bool ok) {
   Peer& pr = peers_[peer];
   auto it = pr.rx_epoch_active.find(d.epoch);
   if (it != pr.rx_epoch_active.end() && it->second > 0) --it->second;
+  ++pr.rx_done;
   AckKind kind = ok ? AckKind::kWritten : AckKind::kNeg;
   if (ok && (d.flags & kDpMaySetInSync)) {
     MarkInSync(vol, peer, d.offset, d.length);
@@ -617,64 +618,91 @@ void ResourceImpl::OnBarrier(int peer, const Barrier& b) {
   MaybeFinishBarrier(peer);
 }
 
-// Epoch e is stable when all its writes completed and the disk was flushed;
-// only then is the barrier acked and later data released (§3.2).
+// Epoch e is stable when all its writes completed and a flush submitted after
+// the last of them completed has completed; only then is the barrier acked and
+// later data released (§3.2). The flush is started as soon as no write of the
+// peer is in flight, barrier or not, so the flush a barrier needs is often done
+// or under way when the barrier arrives (docs/architecture.md).
 void ResourceImpl::MaybeFinishBarrier(int peer) {
   Peer& pr = peers_[peer];
-  while (!pr.rx_flushing && !pr.rx_barriers.empty()) {
+  while (!pr.rx_barriers.empty()) {
     uint32_t e = pr.rx_barriers.front();
     for (auto& [epoch, active] : pr.rx_epoch_active)
       if (epoch <= e && active > 0) return;
-    pr.rx_flushing = true;
-    uint32_t gen = pr.conn_gen;
-    auto left = std::make_shared<int>(1);
-    auto finish = [this, peer, gen, e, left] {
-      if (--*left > 0) return;
-      Peer& p2 = peers_[peer];
-      if (p2.conn_gen != gen) return;
-      p2.rx_flushing = false;
-      uint32_t size = 0;
-      for (auto it = p2.rx_epoch_size.begin(); it != p2.rx_epoch_size.end();) {
-        if (it->first > e) break;
-        size += it->second;
-        it = p2.rx_epoch_size.erase(it);
-      }
-      for (auto it = p2.rx_epoch_active.begin(); it != p2.rx_epoch_active.end();) {
-        if (it->first > e) break;
-        it = p2.rx_epoch_active.erase(it);
-      }
-      p2.rx_barriers.pop_front();
-      Send(peer, BarrierAck{e, size});
-      // Release what waited behind the barrier.
-      while (p2.rx_barriers.empty() && !p2.rx_held.empty()) {
-        Message m = std::move(p2.rx_held.front());
-        p2.rx_held.pop_front();
-        if (auto* dd = std::get_if<Data>(&m)) {
-          ReceivePeerWrite(peer, std::move(*dd));
-        } else if (auto* bb = std::get_if<Barrier>(&m)) {
-          p2.rx_barriers.push_back(bb->epoch);
-        }
-      }
-      MaybeFinishBarrier(peer);
-      AfterInput();
-    };
-    if (opts_.disk_flushes) {
-      for (size_t vol = 0; vol < volumes_.size(); ++vol) {
-        if (!volumes_[vol].attached || volumes_[vol].disk < DiskState::kInconsistent) continue;
-        ++*left;
-        DiskIo io;
-        io.vnr = volumes_[vol].vnr;
-        io.op = DiskOp::kFlush;
-        int vi = static_cast<int>(vol);
-        SubmitIo(std::move(io), [this, vi, finish](bool ok, SharedBytes) {
-          if (!ok) OnLocalDiskError(vi);
-          finish();
-        });
+    // Data behind the barrier is held: every completed write is of epoch <= e.
+    if (opts_.disk_flushes && pr.rx_flushed < pr.rx_done) {
+      // A flush submitted before the last write completed does not cover
+      // it: start one that does, without waiting for the older one.
+      if (pr.rx_flush_submitted >= pr.rx_done || StartRxFlush(peer)) return;
+      continue;
+    }
+    uint32_t size = 0;
+    for (auto it = pr.rx_epoch_size.begin(); it != pr.rx_epoch_size.end();) {
+      if (it->first > e) break;
+      size += it->second;
+      it = pr.rx_epoch_size.erase(it);
+    }
+    for (auto it = pr.rx_epoch_active.begin(); it != pr.rx_epoch_active.end();) {
+      if (it->first > e) break;
+      it = pr.rx_epoch_active.erase(it);
+    }
+    pr.rx_barriers.pop_front();
+    Send(peer, BarrierAck{e, size});
+    // Release what waited behind the barrier, up to the next barrier.
+    while (pr.rx_barriers.empty() && !pr.rx_held.empty()) {
+      Message m = std::move(pr.rx_held.front());
+      pr.rx_held.pop_front();
+      if (auto* dd = std::get_if<Data>(&m)) {
+        ReceivePeerWrite(peer, std::move(*dd));
+      } else if (auto* bb = std::get_if<Barrier>(&m)) {
+        pr.rx_barriers.push_back(bb->epoch);
       }
     }
-    finish();
-    return;
   }
+  // No barrier waiting: flush ahead once the peer's writes have all landed,
+  // one speculative flush at a time.
+  if (!opts_.disk_flushes || pr.rx_flush_submitted > pr.rx_flushed ||
+      pr.rx_flushed >= pr.rx_done)
+    return;
+  for (auto& [epoch, active] : pr.rx_epoch_active)
+    if (active > 0) return;
+  StartRxFlush(peer);
+}
+
+bool ResourceImpl::StartRxFlush(int peer) {
+  Peer& pr = peers_[peer];
+  const uint64_t mark = pr.rx_done;
+  const uint32_t gen = pr.conn_gen;
+  auto left = std::make_shared<int>(0);
+  auto finish = [this, peer, gen, mark, left] {
+    if (--*left > 0) return;
+    Peer& p2 = peers_[peer];
+    if (p2.conn_gen != gen) return;
+    p2.rx_flushed = std::max(p2.rx_flushed, mark);
+    MaybeFinishBarrier(peer);
+    AfterInput();
+  };
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    if (!volumes_[vol].attached || volumes_[vol].disk < DiskState::kInconsistent) continue;
+    ++*left;
+  }
+  if (*left == 0) {
+    pr.rx_flush_submitted = pr.rx_flushed = mark;
+    return false;
+  }
+  pr.rx_flush_submitted = mark;
+  for (size_t vol = 0; vol < volumes_.size(); ++vol) {
+    if (!volumes_[vol].attached || volumes_[vol].disk < DiskState::kInconsistent) continue;
+    DiskIo io;
+    io.vnr = volumes_[vol].vnr;
+    io.op = DiskOp::kFlush;
+    int vi = static_cast<int>(vol);
+    SubmitIo(std::move(io), [this, vi, finish](bool ok, SharedBytes) {
+      if (!ok) OnLocalDiskError(vi);
+      finish();
+    });
+  }
+  return true;
 }
 
 void ResourceImpl::OnBarrierAck(int peer, const BarrierAck& a) {
@@ -810,7 +838,7 @@ void ResourceImpl::ConnectionLostWrites(int peer) {
   pr.rx_epoch_size.clear();
   pr.rx_barriers.clear();
   pr.rx_held.clear();
-  pr.rx_flushing = false;
+  pr.rx_done = pr.rx_flush_submitted = pr.rx_flushed = 0;
   pr.rs_waiting.clear();
   std::sort(touched.begin(), touched.end());
   for (uint64_t seq : touched) MaybeComplete(seq);

@@ -9,6 +9,7 @@ namespace tandem::sim {
 
 using engine::Options;
 using engine::WireProtocol;
+using engine::DiskArea;
 
 namespace {
 
@@ -110,10 +111,15 @@ RunResult AnyRandom(const RunConfig& config) {
 // crash (losing every unflushed write), then alpha crashes; bravo and charlie
 // come back and go on without alpha; alpha comes back and resyncs. With
 // --broken-flush the flush does not wait for the peers' barrier acks, the
-// write is lost, and invariant 5 must fire.
+// write is lost, and invariant 5 must fire. Protocol A and frozen Secondary
+// disks make the race certain: the write completes on alpha while bravo and
+// charlie still hold it, and only the barrier acks can tell alpha's flush that
+// it is stable there (receivers flush as soon as their writes land, so with
+// fast disks a broken flush would mostly get away with it).
 RunResult FlushDurability(const RunConfig& config) {
   ClusterOptions o;
   o.nodes = 3;
+  o.options.protocol = WireProtocol::kA;
   o.options.quorum = engine::kQuorumMajority;
   o.options.on_no_quorum = engine::OnNoQuorum::kIoError;
   o.broken_flush = config.broken_flush;
@@ -127,7 +133,11 @@ RunResult FlushDurability(const RunConfig& config) {
   auto run = [&]() {
     if (!h.UpSkipSync()) return;
     if (!h.Expect(h.cluster.Primary(alpha).ok(), "alpha becomes Primary")) return;
+    for (NodeId n : {bravo, charlie}) h.cluster.disk(n, VolumeNr(0))->Freeze(DiskArea::kData);
     if (!h.Expect(h.Write(alpha, 7).ok(), "write on alpha")) return;
+    h.sim.After(20 * kMs, [&] {
+      for (NodeId n : {bravo, charlie}) h.cluster.disk(n, VolumeNr(0))->Unfreeze(DiskArea::kData);
+    });
     if (!h.Expect(h.Flush(alpha).ok(), "flush on alpha")) return;
     h.Crash(bravo);
     h.Crash(charlie);

@@ -1202,6 +1202,8 @@ TEST_F(Scenario, S32_VerifyInterruptedByConnectionLossCompletes) {
   EXPECT_EQ(Lines(mark, "alpha", "Out of sync:").size() > 0, true) << Dump();
   EXPECT_TRUE(ResyncStarts(mark).empty()) << "verify must not resync by itself\n" << Dump();
 
+  // bravo leaves VerifyT when alpha's end-of-verify message arrives.
+  ASSERT_TRUE(WaitFor([&] { return ReplOf(kBravo, kAlpha) == ReplState::kEstablished; })) << Dump();
   d = c().AdminSync(kBravo, "invalidate",
                     [](engine::Resource& r, uint64_t cookie) { r.Invalidate(cookie, kV0); });
   ASSERT_TRUE(d.ok()) << d.message << "\n" << Dump();

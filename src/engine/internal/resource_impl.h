@@ -239,7 +239,9 @@ struct Peer {
   std::map<uint32_t, uint32_t> rx_epoch_active;  // epoch -> writes not yet on disk
   std::map<uint32_t, uint32_t> rx_epoch_size;
   std::deque<uint32_t> rx_barriers;  // barriers received, not yet acked
-  bool rx_flushing = false;
+  uint64_t rx_done = 0;            // this peer's writes completed on our disk
+  uint64_t rx_flush_submitted = 0;  // rx_done when the latest flush was submitted
+  uint64_t rx_flushed = 0;          // rx_done covered by the completed flushes
   std::deque<Message> rx_held;           // Data and Barriers held behind an unacked barrier
   uint32_t conn_gen = 0;                 // bumped on every connection loss
   uint64_t last_dagtag = 0;              // highest dagtag received from this peer as Primary
@@ -393,6 +395,9 @@ class ResourceImpl {
   void ServeResyncRequest(int peer, const ResyncRequest& m);
   void PeerWriteDone(int peer, int vol, const Data& d, bool ok);
   void MaybeFinishBarrier(int peer);
+  // Flushes the disk for the peer's completed writes; false if there was
+  // nothing to flush (no attached disk), and rx_flushed already covers them.
+  bool StartRxFlush(int peer);
   void OnBarrier(int peer, const Barrier& b);
   void OnBarrierAck(int peer, const BarrierAck& a);
   void OnWriteAck(int peer, const WriteAck& a);
