@@ -1385,8 +1385,24 @@ void ResourceImpl::MaybeUpgradeOutdated() {
     bool any = false, ok = true;
     for (int p = 0; p < kMaxNodes && ok; ++p) {
       const Peer& pr = peers_[p];
-      if (!IsDiskfulPeer(p) || pr.conn != ConnState::kConnected) continue;
+      if (!IsDiskfulPeer(p)) continue;
       const PeerDevice& d = pr.dev[vol];
+      if (pr.conn != ConnState::kConnected) {
+        // Outdated means another node may hold newer data (§2.1). A diskful
+        // node outside the partition may be that node (a Primary that wrote
+        // on, or a peer that kept up with it) unless we know it is not: its
+        // disk was Inconsistent/Outdated when we lost it (kept, §2.3) or its
+        // slot says Outdated (§7.3). Consistent is judged as before (no
+        // fencing: may_be_up_to_date, §2.4).
+        bool known_older = d.peer_disk == DiskState::kInconsistent ||
+                           d.peer_disk == DiskState::kOutdated ||
+                           (v.sb.peers[p].flags & kMdPeerOutdated) != 0;
+        if (v.disk == DiskState::kOutdated && !known_older) ok = false;
+        continue;
+      }
+      // A connected node without a disk (detached after an I/O error) has no
+      // data to compare: it is no witness that nothing newer exists.
+      if (v.disk == DiskState::kOutdated && d.peer_disk < DiskState::kInconsistent) continue;
       int slot = SlotOf(v, p);
       bool bits =
           slot >= 0 && static_cast<size_t>(slot) < v.bitmaps.size() && v.bitmaps[slot].Count() > 0;

@@ -869,6 +869,47 @@ TEST(QuorumDiskScenario, S23c_OutdatedNodeIsPromotedOnlyAfterCatchingUp) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// §2.1/§7.3: an Outdated disk becomes UpToDate only when no node can hold newer
+// data. alpha and charlie lose their links to the Primary bravo but still see
+// it through delta: both are Outdated (far-away Primary, rule 3). bravo writes
+// on with delta; then bravo and delta drop out of sight. alpha and charlie are
+// on one generation with nothing out of sync between them, but the two nodes
+// they lost, last seen UpToDate, hold the newer write: they stay Outdated, and
+// a promotion is refused until they are resynced (random seed 449: the two
+// Outdated nodes made each other UpToDate, one was promoted and read zeroes).
+TEST(QuorumDiskScenario, S23e_OutdatedNodesDoNotVouchForEachOther) {
+  SimHarness h(2350, Cluster(4));
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kBravo).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kBravo, 0).ok()) << Dump(h);
+  h.cluster.Partition(kBravo, kAlpha);
+  h.cluster.Partition(kBravo, kCharlie);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return Disk(h, kAlpha) == DiskState::kOutdated && Disk(h, kCharlie) == DiskState::kOutdated;
+  })) << "far-away Primary (§7.3 rule 3)" << Dump(h);
+  ASSERT_TRUE(h.Write(kBravo, 5).ok()) << "bravo and delta store it" << Dump(h);
+  h.cluster.Partition(kDelta, kAlpha);
+  h.cluster.Partition(kDelta, kCharlie);
+  ASSERT_TRUE(WaitFor(h, [&] {
+    return Conn(h, kAlpha, kDelta) != ConnState::kConnected &&
+           Conn(h, kCharlie, kDelta) != ConnState::kConnected;
+  })) << Dump(h);
+  h.cluster.RunFor(5 * kSec);
+  EXPECT_EQ(Disk(h, kAlpha), DiskState::kOutdated) << Dump(h);
+  EXPECT_EQ(Disk(h, kCharlie), DiskState::kOutdated)
+      << "upgraded on the word of another Outdated node" << Dump(h);
+  AdminDone d = h.cluster.Primary(kCharlie);
+  EXPECT_FALSE(d.ok()) << "promoted on data without bravo's last write" << Dump(h);
+
+  ASSERT_TRUE(h.cluster.Secondary(kBravo).ok()) << Dump(h);
+  h.cluster.HealNetwork();
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kCharlie).ok()) << Dump(h);
+  EXPECT_TRUE(h.Read(kCharlie, 5).ok()) << Dump(h);
+  h.FinalChecks();  // invariant 3: the read returned bravo's write
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // §7.3 rule 3 after a Primary's lost-peer 2PC: the link alpha-charlie breaks,
 // alpha (Primary) times out first and goes on writing with bravo. charlie's end
 // still looks up, but alpha's lost-peer notice reaches it through bravo: it

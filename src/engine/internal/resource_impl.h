@@ -461,7 +461,9 @@ class ResourceImpl {
   void MaybeRehandshake();
   // The lost-peer re-evaluation (§2.3): with no Primary anywhere in our
   // partition and every connected peer on our generation and no better than
-  // Outdated, nobody here has newer data: Outdated becomes UpToDate.
+  // Outdated, nobody here has newer data: Outdated becomes UpToDate. Only
+  // peers with a disk count as witnesses, and every diskful node outside the
+  // partition must be known Inconsistent/Outdated: it may hold the newer data.
   void MaybeUpgradeOutdated();
   uint64_t ConnectedMask() const;
   uint64_t PrimaryMask() const;
