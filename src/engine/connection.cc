@@ -901,6 +901,18 @@ void ResourceImpl::TwopcFinish(bool commit) {
     t.vote_no = true;
     t.no_code = static_cast<int8_t>(SsCode::kTwoPrimaries);
   }
+  if (t.kind == TwopcKind::kPromote && commit && promote_) {
+    // The data we promote on may have gone while the 2PC ran (a peer's
+    // State that said UpToDate was stale): decide again, and retry.
+    std::string why;
+    SsCode data = CheckPromoteData(promote_->force, &why);
+    if (data != SsCode::kSuccess) {
+      EmitEvent("promotion aborted at commit: " + why);
+      commit = false;
+      t.vote_no = true;
+      t.no_code = static_cast<int8_t>(data);
+    }
+  }
   if (commit) {
     TwopcCommit c;
     c.tid = t.tid;
@@ -1036,6 +1048,18 @@ SsCode ResourceImpl::CheckPromote(bool force, std::string* why) const {
       return SsCode::kTwoPrimaries;
     }
   }
+  if (SsCode data = CheckPromoteData(force, why); data != SsCode::kSuccess) return data;
+  if (opts_.quorum != kQuorumOff && !have_quorum_ && !force) {
+    *why = Fmt("%s: no quorum", cfg_.name.c_str());
+    return SsCode::kNoQuorum;
+  }
+  return SsCode::kSuccess;
+}
+
+// The part of CheckPromote that a promotion's 2PC may outlive: checked again
+// when the 2PC commits, since a disk or a peer's disk may have changed while
+// the peers were answering.
+SsCode ResourceImpl::CheckPromoteData(bool force, std::string* why) const {
   for (size_t vol = 0; vol < volumes_.size(); ++vol) {
     const Volume& v = volumes_[vol];
     // Known stale data is never promoted without --force (§2.1), even with
@@ -1049,10 +1073,6 @@ SsCode ResourceImpl::CheckPromote(bool force, std::string* why) const {
     if (force && v.attached && v.disk >= DiskState::kInconsistent) continue;
     *why = Fmt("%s: no access to UpToDate data for volume %u", cfg_.name.c_str(), v.vnr.value());
     return SsCode::kNoUpToDateDisk;
-  }
-  if (opts_.quorum != kQuorumOff && !have_quorum_ && !force) {
-    *why = Fmt("%s: no quorum", cfg_.name.c_str());
-    return SsCode::kNoQuorum;
   }
   return SsCode::kSuccess;
 }

@@ -910,6 +910,38 @@ TEST(QuorumDiskScenario, S23e_OutdatedNodesDoNotVouchForEachOther) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// §1.2: a promotion is valid only on UpToDate data, and the check must hold when
+// the promotion's 2PC commits, not only when it starts. The diskless alpha asks
+// to be Primary while bravo and charlie are UpToDate; charlie's answer is slow,
+// and meanwhile both detach their disks. The commit finds no UpToDate data and
+// the promotion fails instead of making alpha a Primary without data (random
+// seed 222: a promotion prepared on a peer's stale UpToDate state committed a
+// second later on a Consistent disk, and the cluster never converged).
+TEST(QuorumDiskScenario, S23f_PromotionRechecksItsDataWhenThe2pcCommits) {
+  SimHarness h(2360, Cluster(3, {0}));
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  h.cluster.network().SetMsgFault(kCharlie, kAlpha, engine::MsgType::kTwopcReply,
+                                  MsgFault::kDelay, 200 * kMs);
+  std::optional<AdminDone> promoted;
+  h.cluster.Admin(
+      kAlpha, "primary", [](Resource& r, uint64_t c) { r.Primary(c, false); },
+      [&](const AdminDone& d) { promoted = d; });
+  h.cluster.RunFor(20 * kMs);
+  ASSERT_FALSE(promoted) << "the 2PC waits for charlie's slow answer" << Dump(h);
+  ASSERT_TRUE(h.cluster.Detach(kBravo, kVol0).ok()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Detach(kCharlie, kVol0).ok()) << Dump(h);
+  ASSERT_TRUE(WaitFor(h, [&] { return promoted.has_value(); }, 60 * kSec)) << Dump(h);
+  h.cluster.network().SetMsgFault(kCharlie, kAlpha, engine::MsgType::kTwopcReply,
+                                  MsgFault::kNone);
+  EXPECT_EQ(promoted->code, SsCode::kNoUpToDateDisk) << promoted->message << Dump(h);
+  EXPECT_EQ(RoleOf(h, kAlpha), Role::kSecondary) << "Primary without UpToDate data" << Dump(h);
+  ASSERT_TRUE(h.cluster.Attach(kBravo, kVol0).ok()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Attach(kCharlie, kVol0).ok()) << Dump(h);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  h.FinalChecks();
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+}
+
 // §7.3 rule 3 after a Primary's lost-peer 2PC: the link alpha-charlie breaks,
 // alpha (Primary) times out first and goes on writing with bravo. charlie's end
 // still looks up, but alpha's lost-peer notice reaches it through bravo: it

@@ -447,6 +447,7 @@ class ResourceImpl {
   void ApplyTwopcCommit(const Twopc& t, uint64_t primary);
   void TryPromote();
   SsCode CheckPromote(bool force, std::string* why) const;
+  SsCode CheckPromoteData(bool force, std::string* why) const;
   void DoPromote(bool force);
   void DoDemote();
   void UpdateQuorum();
