@@ -707,6 +707,21 @@ bool ResourceImpl::StartRxFlush(int peer) {
 
 void ResourceImpl::OnBarrierAck(int peer, const BarrierAck& a) {
   Peer& pr = peers_[peer];
+  // The receiver counts the writes it got in the acked epochs; fewer than we
+  // sent means some never arrived, and acking them would leave them in sync
+  // (DRBD: "BAD! BarrierAck received with n_writes=..."). The connection
+  // drops and every write not yet acked becomes out of sync.
+  uint32_t sent = 0;
+  for (const EpochRange& er : pr.tl) {
+    if (er.epoch > a.epoch) break;
+    ++sent;
+  }
+  if (sent != a.set_size) {
+    EmitEvent(Fmt("BarrierAck for epoch %u counts %u writes, %u were sent: dropping the "
+                  "connection to %s",
+                  a.epoch, a.set_size, sent, pr.name.c_str()));
+    return DropConn(peer, ConnState::kProtocolError);
+  }
   pr.last_barrier_acked = std::max(pr.last_barrier_acked, a.epoch);
   for (auto& [e, ea] : epoch_acks_) {
     if (e > a.epoch) break;

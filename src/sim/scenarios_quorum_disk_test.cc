@@ -942,6 +942,34 @@ TEST(QuorumDiskScenario, S23f_PromotionRechecksItsDataWhenThe2pcCommits) {
   EXPECT_FALSE(h.cluster.failed()) << Dump(h);
 }
 
+// §3.2: a BarrierAck counts the writes the receiver got in the epoch. Here a
+// protocol A write never reaches bravo (its Data is lost while the connection
+// stays up) and bravo acks the epoch's barrier with a count of 0. alpha must
+// not take that ack as "replicated": it drops the connection, the write is out
+// of sync towards bravo, and the reconnect resyncs it (random seed 1489: the
+// ack cleared the write from the transfer log and the replicas stayed
+// different).
+TEST(QuorumDiskScenario, S26f_BarrierAckWithTooFewWritesDropsTheConnection) {
+  ClusterOptions o = Cluster(2);
+  o.options.protocol = engine::WireProtocol::kA;
+  SimHarness h(2605, o);
+  ASSERT_TRUE(h.UpSkipSync()) << Dump(h);
+  ASSERT_TRUE(h.cluster.Primary(kAlpha).ok()) << Dump(h);
+  ASSERT_TRUE(h.Write(kAlpha, 0).ok()) << Dump(h);
+  ASSERT_TRUE(h.Flush(kAlpha).ok()) << Dump(h);
+  h.cluster.network().SetMsgFault(kAlpha, kBravo, engine::MsgType::kData, MsgFault::kDrop);
+  ASSERT_TRUE(h.Write(kAlpha, 3).ok()) << "protocol A: handed to the network" << Dump(h);
+  h.cluster.network().SetMsgFault(kAlpha, kBravo, engine::MsgType::kData, MsgFault::kNone);
+  h.Flush(kAlpha);
+  ASSERT_TRUE(h.WaitHealthy()) << Dump(h);
+  h.FinalChecks();  // invariant 4: bravo got block 3 by resync
+  EXPECT_FALSE(h.cluster.failed()) << Dump(h);
+  bool noticed = false;
+  for (const std::string& e : EventsOf(h, kAlpha))
+    noticed |= e.find("BarrierAck for epoch") != std::string::npos;
+  EXPECT_TRUE(noticed) << "the short count went unnoticed" << Dump(h);
+}
+
 // §7.3 rule 3 after a Primary's lost-peer 2PC: the link alpha-charlie breaks,
 // alpha (Primary) times out first and goes on writing with bravo. charlie's end
 // still looks up, but alpha's lost-peer notice reaches it through bravo: it
