@@ -116,7 +116,7 @@ void ResourceImpl::OnTransportUp(NodeId id) {
     return;
   }
   pr.transport_up = true;
-  pr.last_dagtag = 0;
+  pr.last_dagtag = pr.rx_dagtag = 0;
   pr.got_params = pr.got_state = pr.handshake_done = false;
   pr.last_epoch_sent = pr.last_barrier_acked = 0;
   pr.last_rx = now_;
@@ -185,6 +185,8 @@ UuidSide ResourceImpl::MyUuidSide(int p, int vol) const {
                      ? v.bitmaps[slot].Count()
                      : 0;
   u.has_quorum = have_quorum_;
+  for (int i = 0; i < kMaxNodes; ++i)
+    if (i != self_) u.dagtags[i] = peers_[i].rx_dagtag;
   return u;
 }
 
@@ -201,6 +203,7 @@ void ResourceImpl::SendUuids(int p, int vol) {
   m.dirty_bits = d.sent_uuids.dirty_bits;
   m.flags = d.sent_uuids.flags | kUuidFlagHandshake;
   m.disk = static_cast<uint8_t>(d.sent_uuids.disk);
+  m.dagtags.assign(d.sent_uuids.dagtags.begin(), d.sent_uuids.dagtags.end());
   Send(p, m);
 }
 
@@ -275,6 +278,7 @@ void ResourceImpl::OnUuids(int p, const Uuids& m) {
   u.flags = m.flags & ~kUuidFlagHandshake;
   u.disk = static_cast<DiskState>(m.disk);
   u.dirty_bits = m.dirty_bits;
+  for (size_t i = 0; i < m.dagtags.size() && i < kMaxNodes; ++i) u.dagtags[i] = m.dagtags[i];
   u.primary = pr.role == Role::kPrimary;
   u.has_quorum = (pr.state_flags & kStateQuorum) != 0;
   if (!(m.flags & kUuidFlagHandshake)) {
@@ -488,8 +492,10 @@ void ResourceImpl::DecideVolume(int p, int vol) {
   BitmapPrep prep = dec.bitmap;
   bool full = prep == BitmapPrep::kSetAll;
   // Equal generations but blocks one side could not confirm (writes in flight
-  // when the connection broke): resync them; the Primary, else the better
-  // disk, else the lower node id is the source. Both ends see the same counts.
+  // when the connection broke): resync them; the clean side, else the better
+  // disk, else the Primary, else the only side with bits, else the side further
+  // along the lost Primary's writes, else the lower node id is the source.
+  // Both ends decide from the same pair of Uuids.
   if (out == HandshakeOutcome::kNoSync && (self.dirty_bits || peer.dirty_bits) &&
       self.disk >= DiskState::kOutdated && peer.disk >= DiskState::kOutdated) {
     // Bits towards the other side mean it misses blocks we have.
@@ -497,6 +503,12 @@ void ResourceImpl::DecideVolume(int p, int vol) {
     // not newer data: the clean side is source.
     bool self_unclean = (self.flags & kUuidFlagUncleanRestart) != 0;
     bool peer_unclean = (peer.flags & kUuidFlagUncleanRestart) != 0;
+    // Bits on both sides: writes of a Primary both lost that each got only
+    // part of. Its stream reached both in order, so the side with its later
+    // dagtag holds every block in either bitmap as that Primary last wrote it
+    // (DRBD's reconciliation, drbd-semantics.md §3.6); the lower node id could
+    // overwrite acknowledged writes with older data (random seed 124).
+    int further = CompareDagtags(self, peer);
     bool i_source;
     if (self_unclean != peer_unclean)
       i_source = peer_unclean;
@@ -506,6 +518,8 @@ void ResourceImpl::DecideVolume(int p, int vol) {
       i_source = self.primary;
     else if ((self.dirty_bits > 0) != (peer.dirty_bits > 0))
       i_source = self.dirty_bits > 0;
+    else if (further != 0)
+      i_source = further > 0;
     else
       i_source = self_ < p;
     out = i_source ? HandshakeOutcome::kBecomeSource : HandshakeOutcome::kBecomeTarget;

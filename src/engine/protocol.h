@@ -135,9 +135,14 @@ struct Uuids {
   uint64_t dirty_bits = 0;             // bits set in my slot for the receiver
   uint32_t flags = 0;                  // UuidFlag
   uint8_t disk = 0;                    // DiskState
+  // How far the sender got in each node's write stream: the highest dagtag of
+  // that node's Data its disk took, indexed by node id (32 entries; 0 = none
+  // since its connection came up). Tells which of two Secondaries got further
+  // in a lost Primary's writes (drbd-semantics.md §3.6).
+  std::vector<uint64_t> dagtags;
   template <class V>
   void Fields(V& v) {
-    v(vnr), v(current), v(bitmap_uuids), v(history), v(dirty_bits), v(flags), v(disk);
+    v(vnr), v(current), v(bitmap_uuids), v(history), v(dirty_bits), v(flags), v(disk), v(dagtags);
   }
 };
 

@@ -43,6 +43,7 @@ std::vector<Message> SeedMessages() {
   uuids.bitmap_uuids = {1, 2, 3};
   uuids.history = {4, 5};
   uuids.dirty_bits = 99;
+  uuids.dagtags = {0, 6, 7};
 
   State state;
   state.role = 1;

@@ -126,7 +126,7 @@ struct SpecType {
 };
 const std::vector<SpecType> kSpecTypes = {
     {1, "Hello", 21},          {2, "AuthResponse", 4},  {10, "Params", 6},
-    {11, "Sizes", 18},         {12, "Uuids", 31},       {13, "State", 33},
+    {11, "Sizes", 18},         {12, "Uuids", 35},       {13, "State", 33},
     {20, "TwopcPrepare", 15},  {21, "TwopcReply", 38},  {22, "TwopcCommit", 28},
     {23, "TwopcAbort", 4},     {30, "Data", 50},        {31, "Barrier", 4},
     {32, "BarrierAck", 8},     {33, "WriteAck", 23},    {34, "OutOfSync", 14},

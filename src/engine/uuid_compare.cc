@@ -534,6 +534,21 @@ HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
   return d;
 }
 
+int CompareDagtags(const UuidSide& self, const UuidSide& peer) {
+  bool ahead = false;
+  bool behind = false;
+  for (int i = 0; i < kMaxNodes; ++i) {
+    if (i == self.node_id.value() || i == peer.node_id.value()) continue;
+    const uint64_t mine = self.dagtags[i];
+    const uint64_t theirs = peer.dagtags[i];
+    if (mine == 0 || theirs == 0) continue;
+    ahead |= mine > theirs;
+    behind |= mine < theirs;
+  }
+  if (ahead == behind) return 0;
+  return ahead ? 1 : -1;
+}
+
 const char* SyncStrategyName(SyncStrategy s) {
   switch (s) {
     case SyncStrategy::kRetryConnect:

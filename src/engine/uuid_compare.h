@@ -64,6 +64,8 @@ struct UuidSide {
   DiskState disk = DiskState::kDUnknown;
   uint64_t dirty_bits = 0;  // set bits in this side's slot for the other side
   bool has_quorum = true;
+  // dagtags[i]: how far this side got in node i's write stream (0 = unknown).
+  std::array<uint64_t, kMaxNodes> dagtags{};
 };
 
 struct UuidCompareResult {
@@ -114,6 +116,14 @@ struct HandshakeDecision {
 // rr-conflict).
 HandshakeDecision DecideSync(const UuidSide& self, const UuidSide& peer,
                              const HandshakePolicy& policy, bool resolve_conflicts);
+
+// Which side got further in the write stream of a third node (a lost
+// Primary), for two sides of equal generations that each hold blocks the other
+// may miss (DRBD's reconciliation, drbd-semantics.md §3.6): > 0 if `self` is
+// ahead for every third node both have a dagtag of and behind for none, < 0 in
+// the mirrored case, 0 if no such node tells them apart or they disagree.
+// Dagtags of different nodes are not comparable, nor are zeros (unknown).
+int CompareDagtags(const UuidSide& self, const UuidSide& peer);
 
 const char* SyncStrategyName(SyncStrategy s);
 const char* HandshakeOutcomeName(HandshakeOutcome o);

@@ -842,6 +842,52 @@ class RandomSides {
   std::mt19937_64 rng_;
 };
 
+// --- CompareDagtags: who got further in a lost Primary's writes (§3.6) ----------
+
+TEST(CompareDagtags, TheSideFurtherAlongTheThirdNodesStreamIsAhead) {
+  UuidSide b = Side(kB, kG1);
+  UuidSide c = Side(kC, kG1);
+  b.dagtags[kA.value()] = 80;
+  c.dagtags[kA.value()] = 96;
+  EXPECT_LT(CompareDagtags(b, c), 0);
+  EXPECT_GT(CompareDagtags(c, b), 0);
+}
+
+TEST(CompareDagtags, EqualOrUnknownTellsNothing) {
+  UuidSide b = Side(kB, kG1);
+  UuidSide c = Side(kC, kG1);
+  EXPECT_EQ(CompareDagtags(b, c), 0);
+  b.dagtags[kA.value()] = 80;
+  EXPECT_EQ(CompareDagtags(b, c), 0) << "0 is unknown, not behind";
+  c.dagtags[kA.value()] = 80;
+  EXPECT_EQ(CompareDagtags(b, c), 0);
+}
+
+TEST(CompareDagtags, OnlyThirdNodesCount) {
+  // Each side's entries for itself and for the other side are not a lost
+  // Primary's stream both received.
+  UuidSide b = Side(kB, kG1);
+  UuidSide c = Side(kC, kG1);
+  b.dagtags[kC.value()] = 50;
+  c.dagtags[kB.value()] = 90;
+  b.dagtags[kB.value()] = 1;
+  c.dagtags[kC.value()] = 1;
+  EXPECT_EQ(CompareDagtags(b, c), 0);
+}
+
+TEST(CompareDagtags, ThirdNodesThatDisagreeTellNothing) {
+  constexpr NodeId kD{3};
+  UuidSide b = Side(kB, kG1);
+  UuidSide c = Side(kC, kG1);
+  b.dagtags[kA.value()] = 80;
+  c.dagtags[kA.value()] = 96;
+  b.dagtags[kD.value()] = 40;
+  c.dagtags[kD.value()] = 8;
+  EXPECT_EQ(CompareDagtags(b, c), 0);
+  c.dagtags[kD.value()] = 40;
+  EXPECT_LT(CompareDagtags(b, c), 0);
+}
+
 TEST(UuidCompare, MirroredInputsAgree) {
   RandomSides gen(0x7a4de3);
   std::map<int, int> rules;

@@ -538,6 +538,7 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
     if (!(d.receivers & (1ull << q))) MarkOutOfSync(vol, q, d.offset, d.length);
   }
   pr.rx_epoch_active[d.epoch]++;
+  pr.rx_dagtag = std::max(pr.rx_dagtag, d.dagtag);
   pr.rx_unconfirmed.push_back(EpochRange{d.epoch, TlRange{vol, d.offset, d.length}});
   uint32_t gen = pr.conn_gen;
   // Resync data or an earlier write to these blocks is still on its way to

@@ -1438,6 +1438,64 @@ TEST_F(Scenario, S42_SecondariesIdenticalAfterPrimaryCrashWithWritesInFlight) {
   h().FinalChecks();
 }
 
+// alpha (Primary) loses both Secondaries at different points of its writes:
+// bravo is cut off (silently on alpha's side, so alpha still sends it its
+// writes) with alpha's last write still unconfirmed (its peer-ack not sent
+// yet); alpha's next write reaches charlie only and is acknowledged once
+// ko-count drops bravo, before alpha starts a new generation; then alpha
+// crashes. bravo and
+// charlie meet again with equal generations and bits towards each other. The
+// one further along alpha's writes (charlie, by dagtag) must be the source,
+// as in DRBD's reconciliation (drbd-semantics.md §3.6), not the lower node id:
+// bravo's older block would overwrite the acknowledged write (random seed 124,
+// found at af95f00).
+TEST_F(Scenario, S42b_SecondaryFurtherAlongTheLostPrimarysWritesIsTheSource) {
+  Make(BaseOptions(3));
+  ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  ASSERT_TRUE(c().Primary(kAlpha).ok()) << Dump();
+  for (uint64_t b = 0; b < 16; ++b) ASSERT_TRUE(h().Write(kAlpha, b).ok()) << Dump();
+  ASSERT_TRUE(h().Flush(kAlpha).ok()) << Dump();
+  c().RunFor(1 * kSec);  // every peer-ack so far has arrived
+  ASSERT_TRUE(h().Write(kAlpha, 20).ok()) << Dump();
+  c().Partition(kAlpha, kBravo, /*silent=*/true);
+  c().Partition(kBravo, kCharlie);
+  const uint64_t kBlock = 42;
+  auto w = WriteAsync(kAlpha, kBlock);
+  ASSERT_TRUE(WaitFor([&] { return w->has_value(); })) << Dump();
+  ASSERT_TRUE(w->value().ok()) << Dump();
+  const Bytes written = BlockOf(kCharlie, kBlock);
+  ASSERT_TRUE(written != BlockOf(kBravo, kBlock)) << "bravo got the write it was cut off from\n"
+                                                  << Dump();
+  ASSERT_EQ(Gen(UuidOf(kCharlie)), Gen(UuidOf(kBravo))) << "the test needs equal generations\n"
+                                                        << Dump();
+  h().Crash(kAlpha);
+  ASSERT_TRUE(WaitFor([&] {
+    return ConnOf(kBravo, kAlpha) != ConnState::kConnected &&
+           ConnOf(kBravo, kCharlie) != ConnState::kConnected &&
+           ConnOf(kCharlie, kBravo) != ConnState::kConnected && OosOf(kBravo, kCharlie) > 0 &&
+           OosOf(kCharlie, kBravo) > 0;
+  })) << "both Secondaries must hold blocks the other may miss\n"
+      << Dump();
+
+  size_t mark = Mark();
+  c().HealNetwork();
+  ASSERT_TRUE(WaitFor([&] {
+    return Established(kBravo, kCharlie) && OosOf(kBravo, kCharlie) == 0 &&
+           OosOf(kCharlie, kBravo) == 0 && DiskOf(kBravo) == DiskState::kUpToDate &&
+           DiskOf(kCharlie) == DiskState::kUpToDate;
+  })) << Dump();
+  EXPECT_TRUE(Logged(mark, kCharlie, "replication:SyncSource")) << Dump();
+  EXPECT_FALSE(Logged(mark, kBravo, "replication:SyncSource")) << Dump();
+  // Before alpha returns with its copy, the acknowledged write lives on.
+  EXPECT_TRUE(BlockOf(kCharlie, kBlock) == written)
+      << "the resync overwrote the acknowledged write with older data\n"
+      << Dump();
+  EXPECT_TRUE(BlockOf(kBravo, kBlock) == written) << Dump();
+  ASSERT_TRUE(c().Restart(kAlpha).ok()) << Dump();
+  ASSERT_TRUE(h().WaitHealthy()) << Dump();
+  h().FinalChecks();
+}
+
 // --- Row 44 [stress-al, endurance] -------------------------------------------------
 
 ClusterOptions AlStressOptions(engine::WireProtocol protocol) {

@@ -246,6 +246,12 @@ struct Peer {
   uint32_t conn_gen = 0;                 // bumped on every connection loss
   uint64_t last_dagtag = 0;              // highest dagtag received from this peer as Primary
   std::deque<ResyncRequest> rs_waiting;  // requests waiting for a dagtag
+  // Highest dagtag of this peer's writes (as Primary) that went to our disk.
+  // Unlike last_dagtag it never counts a write we dropped or could not store.
+  // Kept when the connection is lost, so that two Secondaries can tell who
+  // got further in a lost Primary's writes (Uuids.dagtags, §3.6); reset when
+  // the connection comes up again (a restarted peer counts from 0).
+  uint64_t rx_dagtag = 0;
   // Writes received from this peer (as Primary) whose peer-ack has not come:
   // epoch -> ranges (§3.6).
   std::deque<EpochRange> rx_unconfirmed;
