@@ -1087,6 +1087,57 @@ TEST_F(Scenario, S31_PrimaryCrashUnreplicatedWriteRolledBack) {
   h().FinalChecks();
 }
 
+// Row 31 with a failed attach: alpha's restart applies its activity log (every
+// extent that may have had writes in flight is out of sync, drbd-semantics.md
+// §4.4 step 3), but the first metadata write, the bitmap page holding those
+// bits, fails and detaches the disk. The AL must not be re-initialised then:
+// the next attach applies it again, and alpha's unreplicated write is rolled
+// back to bravo's data. Before, the ring was wiped after the failed bitmap
+// write, the bits were lost with it and block 5 stayed different (random seed
+// 1014).
+TEST_F(Scenario, S31b_FailedAttachKeepsTheActivityLogToApply) {
+  Make(BaseOptions(2));
+  ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  ASSERT_TRUE(c().Primary(kAlpha).ok()) << Dump();
+  for (uint64_t b = 0; b < 8; ++b) ASSERT_TRUE(h().Write(kAlpha, b).ok()) << Dump();
+  ASSERT_TRUE(h().Flush(kAlpha).ok()) << Dump();
+
+  const uint64_t kBlock = 5;
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kData, MsgFault::kDrop);
+  auto w = WriteAsync(kAlpha, kBlock, /*fua=*/true);
+  ASSERT_TRUE(
+      WaitFor([&] { return BlockOf(kAlpha, kBlock, true) != BlockOf(kBravo, kBlock); }, 1 * kSec))
+      << "the write never reached alpha's disk\n"
+      << Dump();
+  h().Crash(kAlpha);
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kData, MsgFault::kNone);
+  const Bytes bravo_block = BlockOf(kBravo, kBlock);
+
+  ASSERT_TRUE(WaitFor([&] { return ConnOf(kBravo, kAlpha) != ConnState::kConnected; })) << Dump();
+  AdminDone d = c().Primary(kBravo);
+  ASSERT_TRUE(d.ok()) << d.message << "\n" << Dump();
+  ASSERT_TRUE(h().Write(kBravo, 100).ok()) << Dump();  // a new generation: alpha is SyncTarget
+
+  c().disk(kAlpha, kV0)->FailWrites(engine::DiskArea::kMeta, 1);
+  size_t mark = Mark();
+  d = c().Restart(kAlpha);
+  ASSERT_FALSE(d.ok()) << "the attach survived its failed metadata write\n" << Dump();
+  ASSERT_TRUE(Logged(mark, kAlpha, "apply-al")) << Dump();
+  ASSERT_TRUE(Logged(mark, kAlpha, "local disk I/O error")) << Dump();
+
+  mark = Mark();
+  d = c().Attach(kAlpha, kV0);
+  ASSERT_TRUE(d.ok()) << d.message << "\n" << Dump();
+  EXPECT_TRUE(Logged(mark, kAlpha, "apply-al")) << "the failed attach re-initialised the AL\n"
+                                                << Dump();
+  ASSERT_TRUE(c().Connect(kAlpha, kBravo).ok()) << Dump();
+  ASSERT_TRUE(h().WaitHealthy()) << Dump();
+  EXPECT_TRUE(Logged(mark, kAlpha, "replication:SyncTarget")) << Dump();
+  EXPECT_TRUE(BlockOf(kAlpha, kBlock) == bravo_block) << "alpha's unreplicated write survived\n"
+                                                      << Dump();
+  h().FinalChecks();
+}
+
 // A bitmap exchange that never ends (here the bitmap is lost; in life a peer
 // stuck on its disk) does not hold the connection for ever: after
 // kBitmapExchangeTimeout the connection is dropped, the reconnect exchanges
