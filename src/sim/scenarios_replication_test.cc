@@ -1138,6 +1138,48 @@ TEST_F(Scenario, S31b_FailedAttachKeepsTheActivityLogToApply) {
   h().FinalChecks();
 }
 
+// A SyncSource's resync reply races a newer write of the Primary that the
+// SyncTarget does not receive itself. bravo is SyncTarget of alpha and not
+// connected to charlie, the Primary; alpha reads block 40 for bravo, then
+// receives charlie's next write to it. The block's bit towards bravo is set
+// already, so before, alpha told bravo nothing: the late reply with the older
+// data cleared the block on both sides and bravo kept it (random seeds 1051,
+// 1306). Bits are cleared only when provably in sync (drbd-semantics.md §8.3):
+// alpha now sends OutOfSync for a block whose reply is not acknowledged yet,
+// and bravo does not clear a block announced so while its reply is in flight.
+TEST_F(Scenario, S41b_ResyncReplyOlderThanAWriteTheTargetMissedIsNotInSync) {
+  Make(BaseOptions(3));
+  ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  ASSERT_TRUE(c().Primary(kCharlie).ok()) << Dump();
+  const uint64_t kBlock = 40;
+  ASSERT_TRUE(h().Write(kCharlie, 0).ok()) << Dump();
+  ASSERT_TRUE(c().Disconnect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(c().Disconnect(kBravo, kCharlie).ok()) << Dump();
+  ASSERT_TRUE(h().Write(kCharlie, kBlock).ok()) << Dump();  // bravo misses it
+
+  // Every resync reply from alpha to bravo is late.
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kResyncReply, MsgFault::kDelay, 500 * kMs);
+  size_t mark = Mark();
+  ASSERT_TRUE(c().Connect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(
+      WaitFor([&] { return Logged(mark, kBravo, "replication:SyncTarget"); }, 5 * kSec))
+      << Dump();
+  c().RunFor(300 * kMs);  // bravo asked for the block; alpha read it and replied
+  ASSERT_TRUE(BlockOf(kBravo, kBlock) != BlockOf(kAlpha, kBlock)) << "the reply came early\n"
+                                                                  << Dump();
+  ASSERT_TRUE(h().Write(kCharlie, kBlock).ok()) << Dump();  // newer than the reply
+  const Bytes newest = BlockOf(kAlpha, kBlock);
+  ASSERT_TRUE(WaitFor([&] { return Logged(mark, kBravo, "resync-finished"); }, 10 * kSec))
+      << Dump();
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kResyncReply, MsgFault::kNone);
+  EXPECT_TRUE(BlockOf(kBravo, kBlock) == newest)
+      << "bravo's resync ended with a reply older than alpha's block\n"
+      << Dump();
+  ASSERT_TRUE(c().Connect(kBravo, kCharlie).ok()) << Dump();
+  ASSERT_TRUE(h().WaitHealthy()) << Dump();
+  h().FinalChecks();
+}
+
 // A bitmap exchange that never ends (here the bitmap is lost; in life a peer
 // stuck on its disk) does not hold the connection for ever: after
 // kBitmapExchangeTimeout the connection is dropped, the reconnect exchanges
