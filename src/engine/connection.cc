@@ -73,7 +73,18 @@ void ResourceImpl::OnMessage(NodeId from, Message msg) {
           OnWriteAck(p, m);
         else if constexpr (std::is_same_v<T, OutOfSync>) {
           int vol = VolIndex(VolumeNr(m.vnr));
-          if (vol >= 0) MarkOutOfSync(vol, p, m.offset, m.length);
+          if (vol >= 0) {
+            // The source wrote these blocks after it may have read them for
+            // a resync reply still on its way: that reply is stale and must
+            // not clear them (§8.3).
+            PeerDevice& pd = peers_[p].dev[vol];
+            if (!pd.rs_in_flight.empty() && m.length > 0) {
+              for (uint64_t b = m.offset / kBlockBytes; b <= (m.offset + m.length - 1) / kBlockBytes;
+                   ++b)
+                if (pd.rs_in_flight.count(b)) pd.rs_superseded.insert(b);
+            }
+            MarkOutOfSync(vol, p, m.offset, m.length);
+          }
         } else if constexpr (std::is_same_v<T, ReadRequest>)
           OnReadRequest(p, m);
         else if constexpr (std::is_same_v<T, ReadReply>)
@@ -644,6 +655,7 @@ void ResourceImpl::LostConnection(int p, ConnState why) {
     PeerDevice& d = pr.dev[vol];
     d.rs_in_flight.clear();
     d.rs_superseded.clear();
+    d.rs_serving.clear();
     d.ov_in_flight = 0;
     d.got_uuids = d.got_sizes = d.uuids_sent = false;
   }

@@ -361,6 +361,13 @@ void ResourceImpl::AlInitRing(int vol, std::function<void()> then) {
   // Bits applied from the old AL must be durable before the ring forgets it.
   WriteDirtyBitmapPages(vol, [this, vol, then = std::move(then)] {
     Volume& vv = volumes_[vol];
+    // A bitmap page write failed and detached the disk: the applied bits are
+    // not durable, so the old AL stays for the next attach to apply again
+    // (drbd-semantics.md §4.4: the AL is re-initialised only after apply-al).
+    if (!vv.attached) {
+      if (then) then();
+      return;
+    }
     size_t cap = AlContextCapacity();
     size_t n = (vv.al_slots.size() + cap - 1) / cap;
     auto left = std::make_shared<size_t>(n);

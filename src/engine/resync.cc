@@ -144,6 +144,7 @@ void ResourceImpl::BeginSyncSource(int p, int vol) {
   int slot = SlotOf(volumes_[vol], p);
   d.rs_total = slot >= 0 ? volumes_[vol].bitmaps[slot].Count() : 0;
   d.rs_done = 0;
+  d.rs_serving.clear();
   SetRepl(p, vol, ReplState::kSyncSource);
   EmitEvent(
       Fmt("resync-start name:%s peer-node-id:%d volume:%u role:SyncSource out-of-sync-kib:%llu",
@@ -314,6 +315,14 @@ void ResourceImpl::ServeResyncRequest(int p, const ResyncRequest& m) {
   // Read only after local writes to the block have landed, so the reply is
   // never older than data already sent to the target.
   WhenNotBusy(vol, m.offset, m.length, [this, p, vol, gen, m] {
+    // A write that lands from now on may be newer than the reply: until the
+    // target acknowledges the blocks, such a write is announced to it
+    // (MarkOutOfSync), so that the reply does not clear them (§8.3).
+    if (m.length > 0) {
+      PeerDevice& sd = peers_[p].dev[vol];
+      for (uint64_t b = m.offset / kBlockBytes; b <= (m.offset + m.length - 1) / kBlockBytes; ++b)
+        sd.rs_serving.insert(b);
+    }
     ReadLocal(vol, m.offset, m.length, [this, p, vol, gen, m](bool ok, SharedBytes data) {
       if (!ok) OnLocalDiskError(vol);
       if (peers_[p].conn_gen != gen) return;
@@ -434,6 +443,11 @@ void ResourceImpl::OnResyncReply(int p, const ResyncReply& m) {
 void ResourceImpl::OnResyncAck(int p, const ResyncAck& m) {
   int vol = VolIndex(VolumeNr(m.vnr));
   if (vol < 0) return;
+  if (m.length > 0) {
+    PeerDevice& sd = peers_[p].dev[vol];
+    for (uint64_t b = m.offset / kBlockBytes; b <= (m.offset + m.length - 1) / kBlockBytes; ++b)
+      sd.rs_serving.erase(b);
+  }
   if (m.ok) {
     MarkInSync(vol, p, m.offset, m.length);
     peers_[p].dev[vol].rs_done += m.length / kBlockBytes;
@@ -514,6 +528,7 @@ void ResourceImpl::AbortResync(int p, int vol) {
   PeerDevice& d = peers_[p].dev[vol];
   d.rs_in_flight.clear();
   d.rs_superseded.clear();
+  d.rs_serving.clear();
   bool was_target = d.repl == ReplState::kSyncTarget;
   if (peers_[p].conn == ConnState::kConnected) SetRepl(p, vol, ReplState::kEstablished);
   if (was_target) ActivatePausedTarget(static_cast<int>(vol));

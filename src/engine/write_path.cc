@@ -173,21 +173,25 @@ void ResourceImpl::MarkOutOfSync(int vol, int peer, uint64_t offset, uint64_t le
   uint64_t last = (offset + length - 1) / kBlockBytes;
   if (first >= v.bitmaps[slot].size()) return;
   last = std::min(last, v.bitmaps[slot].size() - 1);
-  if (v.bitmaps[slot].SetRange(first, last - first + 1) > 0) {
-    MarkPageDirty(vol, slot, first, last - first + 1);
-    // A peer that is our SyncTarget drives its resync from its own bitmap:
-    // tell it, or it would finish without these blocks.
-    const Peer& pr = peers_[peer];
-    ReplState rs = pr.dev[vol].repl;
-    if (pr.conn == ConnState::kConnected &&
-        (rs == ReplState::kSyncSource || rs == ReplState::kPausedSyncS ||
-         rs == ReplState::kWFBitMapS)) {
-      OutOfSync o;
-      o.vnr = v.vnr.value();
-      o.offset = first * kBlockBytes;
-      o.length = static_cast<uint32_t>((last - first + 1) * kBlockBytes);
-      Send(peer, o);
-    }
+  bool tell = v.bitmaps[slot].SetRange(first, last - first + 1) > 0;
+  if (tell) MarkPageDirty(vol, slot, first, last - first + 1);
+  // A peer that is our SyncTarget drives its resync from its own bitmap:
+  // tell it, or it would finish without these blocks. Also when the bits
+  // were set already but a resync reply for them, read before this write,
+  // is not acknowledged yet: it must not clear them on the target (§8.3).
+  const Peer& pr = peers_[peer];
+  const PeerDevice& pdv = pr.dev[vol];
+  for (uint64_t b = first; !tell && b <= last && !pdv.rs_serving.empty(); ++b)
+    tell = pdv.rs_serving.count(b) > 0;
+  ReplState rs = pdv.repl;
+  if (tell && pr.conn == ConnState::kConnected &&
+      (rs == ReplState::kSyncSource || rs == ReplState::kPausedSyncS ||
+       rs == ReplState::kWFBitMapS)) {
+    OutOfSync o;
+    o.vnr = v.vnr.value();
+    o.offset = first * kBlockBytes;
+    o.length = static_cast<uint32_t>((last - first + 1) * kBlockBytes);
+    Send(peer, o);
   }
 }
 

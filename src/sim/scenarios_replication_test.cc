@@ -1087,6 +1087,99 @@ TEST_F(Scenario, S31_PrimaryCrashUnreplicatedWriteRolledBack) {
   h().FinalChecks();
 }
 
+// Row 31 with a failed attach: alpha's restart applies its activity log (every
+// extent that may have had writes in flight is out of sync, drbd-semantics.md
+// §4.4 step 3), but the first metadata write, the bitmap page holding those
+// bits, fails and detaches the disk. The AL must not be re-initialised then:
+// the next attach applies it again, and alpha's unreplicated write is rolled
+// back to bravo's data. Before, the ring was wiped after the failed bitmap
+// write, the bits were lost with it and block 5 stayed different (random seed
+// 1014).
+TEST_F(Scenario, S31b_FailedAttachKeepsTheActivityLogToApply) {
+  Make(BaseOptions(2));
+  ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  ASSERT_TRUE(c().Primary(kAlpha).ok()) << Dump();
+  for (uint64_t b = 0; b < 8; ++b) ASSERT_TRUE(h().Write(kAlpha, b).ok()) << Dump();
+  ASSERT_TRUE(h().Flush(kAlpha).ok()) << Dump();
+
+  const uint64_t kBlock = 5;
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kData, MsgFault::kDrop);
+  auto w = WriteAsync(kAlpha, kBlock, /*fua=*/true);
+  ASSERT_TRUE(
+      WaitFor([&] { return BlockOf(kAlpha, kBlock, true) != BlockOf(kBravo, kBlock); }, 1 * kSec))
+      << "the write never reached alpha's disk\n"
+      << Dump();
+  h().Crash(kAlpha);
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kData, MsgFault::kNone);
+  const Bytes bravo_block = BlockOf(kBravo, kBlock);
+
+  ASSERT_TRUE(WaitFor([&] { return ConnOf(kBravo, kAlpha) != ConnState::kConnected; })) << Dump();
+  AdminDone d = c().Primary(kBravo);
+  ASSERT_TRUE(d.ok()) << d.message << "\n" << Dump();
+  ASSERT_TRUE(h().Write(kBravo, 100).ok()) << Dump();  // a new generation: alpha is SyncTarget
+
+  c().disk(kAlpha, kV0)->FailWrites(engine::DiskArea::kMeta, 1);
+  size_t mark = Mark();
+  d = c().Restart(kAlpha);
+  ASSERT_FALSE(d.ok()) << "the attach survived its failed metadata write\n" << Dump();
+  ASSERT_TRUE(Logged(mark, kAlpha, "apply-al")) << Dump();
+  ASSERT_TRUE(Logged(mark, kAlpha, "local disk I/O error")) << Dump();
+
+  mark = Mark();
+  d = c().Attach(kAlpha, kV0);
+  ASSERT_TRUE(d.ok()) << d.message << "\n" << Dump();
+  EXPECT_TRUE(Logged(mark, kAlpha, "apply-al")) << "the failed attach re-initialised the AL\n"
+                                                << Dump();
+  ASSERT_TRUE(c().Connect(kAlpha, kBravo).ok()) << Dump();
+  ASSERT_TRUE(h().WaitHealthy()) << Dump();
+  EXPECT_TRUE(Logged(mark, kAlpha, "replication:SyncTarget")) << Dump();
+  EXPECT_TRUE(BlockOf(kAlpha, kBlock) == bravo_block) << "alpha's unreplicated write survived\n"
+                                                      << Dump();
+  h().FinalChecks();
+}
+
+// A SyncSource's resync reply races a newer write of the Primary that the
+// SyncTarget does not receive itself. bravo is SyncTarget of alpha and not
+// connected to charlie, the Primary; alpha reads block 40 for bravo, then
+// receives charlie's next write to it. The block's bit towards bravo is set
+// already, so before, alpha told bravo nothing: the late reply with the older
+// data cleared the block on both sides and bravo kept it (random seeds 1051,
+// 1306). Bits are cleared only when provably in sync (drbd-semantics.md §8.3):
+// alpha now sends OutOfSync for a block whose reply is not acknowledged yet,
+// and bravo does not clear a block announced so while its reply is in flight.
+TEST_F(Scenario, S41b_ResyncReplyOlderThanAWriteTheTargetMissedIsNotInSync) {
+  Make(BaseOptions(3));
+  ASSERT_TRUE(h().UpSkipSync()) << Dump();
+  ASSERT_TRUE(c().Primary(kCharlie).ok()) << Dump();
+  const uint64_t kBlock = 40;
+  ASSERT_TRUE(h().Write(kCharlie, 0).ok()) << Dump();
+  ASSERT_TRUE(c().Disconnect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(c().Disconnect(kBravo, kCharlie).ok()) << Dump();
+  ASSERT_TRUE(h().Write(kCharlie, kBlock).ok()) << Dump();  // bravo misses it
+
+  // Every resync reply from alpha to bravo is late.
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kResyncReply, MsgFault::kDelay, 500 * kMs);
+  size_t mark = Mark();
+  ASSERT_TRUE(c().Connect(kBravo, kAlpha).ok()) << Dump();
+  ASSERT_TRUE(
+      WaitFor([&] { return Logged(mark, kBravo, "replication:SyncTarget"); }, 5 * kSec))
+      << Dump();
+  c().RunFor(300 * kMs);  // bravo asked for the block; alpha read it and replied
+  ASSERT_TRUE(BlockOf(kBravo, kBlock) != BlockOf(kAlpha, kBlock)) << "the reply came early\n"
+                                                                  << Dump();
+  ASSERT_TRUE(h().Write(kCharlie, kBlock).ok()) << Dump();  // newer than the reply
+  const Bytes newest = BlockOf(kAlpha, kBlock);
+  ASSERT_TRUE(WaitFor([&] { return Logged(mark, kBravo, "resync-finished"); }, 10 * kSec))
+      << Dump();
+  c().network().SetMsgFault(kAlpha, kBravo, MsgType::kResyncReply, MsgFault::kNone);
+  EXPECT_TRUE(BlockOf(kBravo, kBlock) == newest)
+      << "bravo's resync ended with a reply older than alpha's block\n"
+      << Dump();
+  ASSERT_TRUE(c().Connect(kBravo, kCharlie).ok()) << Dump();
+  ASSERT_TRUE(h().WaitHealthy()) << Dump();
+  h().FinalChecks();
+}
+
 // A bitmap exchange that never ends (here the bitmap is lost; in life a peer
 // stuck on its disk) does not hold the connection for ever: after
 // kBitmapExchangeTimeout the connection is dropped, the reconnect exchanges

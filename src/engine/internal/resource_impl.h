@@ -177,6 +177,8 @@ struct PeerDevice {
   uint64_t rs_cursor = 0;
   std::set<uint64_t> rs_in_flight;   // block numbers requested
   std::set<uint64_t> rs_superseded;  // blocks written by application data since requested
+  // SyncSource side: blocks read for a resync reply and not acknowledged yet.
+  std::set<uint64_t> rs_serving;
   uint64_t rs_total = 0;
   uint64_t rs_done = 0;
   uint64_t rs_sectors_in = 0;  // came back since the last controller step
