@@ -77,12 +77,7 @@ void ResourceImpl::OnMessage(NodeId from, Message msg) {
             // The source wrote these blocks after it may have read them for
             // a resync reply still on its way: that reply is stale and must
             // not clear them (§8.3).
-            PeerDevice& pd = peers_[p].dev[vol];
-            if (!pd.rs_in_flight.empty() && m.length > 0) {
-              for (uint64_t b = m.offset / kBlockBytes; b <= (m.offset + m.length - 1) / kBlockBytes;
-                   ++b)
-                if (pd.rs_in_flight.count(b)) pd.rs_superseded.insert(b);
-            }
+            peers_[p].dev[vol].SupersedeRequested(m.offset, m.length);
             MarkOutOfSync(vol, p, m.offset, m.length);
           }
         } else if constexpr (std::is_same_v<T, ReadRequest>)

@@ -411,9 +411,9 @@ void ResourceImpl::Attach(uint64_t cookie, VolumeNr vnr, ByteSpan md, uint64_t b
   // and resyncs; with none it would pass stale data for current (DRBD's
   // ERR_DATA_NOT_CURRENT, "Can only attach to data with current UUID").
   const uint64_t exposed = v.sb.current_uuid & ~kUuidPrimaryBit;
-  if (auto sb = DecodeSuperblock(md);
-      sb.ok() && role_ == Role::kPrimary && exposed != 0 &&
-      (sb->current_uuid & ~kUuidPrimaryBit) != exposed && !HasUpToDateData(vol)) {
+  if (auto sb = DecodeSuperblock(md); sb.ok() && role_ == Role::kPrimary && exposed != 0 &&
+                                      (sb->current_uuid & ~kUuidPrimaryBit) != exposed &&
+                                      !HasUpToDateData(vol)) {
     return Done(cookie, SsCode::kDataNotCurrent,
                 Fmt("can only attach to data with current UUID %016llX (the disk holds %016llX "
                     "and no peer is UpToDate)",

@@ -528,13 +528,8 @@ void ResourceImpl::ReceivePeerWrite(int peer, Data d) {
     return DropConn(peer, ConnState::kProtocolError);
   }
   // A resync request in flight for these blocks is now stale (§8.3).
-  for (int q = 0; q < kMaxNodes; ++q) {
-    if (!peers_[q].exists) continue;
-    PeerDevice& pd = peers_[q].dev[vol];
-    if (pd.rs_in_flight.empty()) continue;
-    for (uint64_t b = d.offset / kBlockBytes; b <= (d.offset + d.length - 1) / kBlockBytes; ++b)
-      if (pd.rs_in_flight.count(b)) pd.rs_superseded.insert(b);
-  }
+  for (int q = 0; q < kMaxNodes; ++q)
+    if (peers_[q].exists) peers_[q].dev[vol].SupersedeRequested(d.offset, d.length);
   // Every diskful node the writer did not send the payload to (its own
   // detached disk included) misses this write.
   for (int q = 0; q < kMaxNodes; ++q) {
@@ -666,8 +661,7 @@ void ResourceImpl::MaybeFinishBarrier(int peer) {
   }
   // No barrier waiting: flush ahead once the peer's writes have all landed,
   // one speculative flush at a time.
-  if (!opts_.disk_flushes || pr.rx_flush_submitted > pr.rx_flushed ||
-      pr.rx_flushed >= pr.rx_done)
+  if (!opts_.disk_flushes || pr.rx_flush_submitted > pr.rx_flushed || pr.rx_flushed >= pr.rx_done)
     return;
   for (auto& [epoch, active] : pr.rx_epoch_active)
     if (active > 0) return;
@@ -722,9 +716,10 @@ void ResourceImpl::OnBarrierAck(int peer, const BarrierAck& a) {
     ++sent;
   }
   if (sent != a.set_size) {
-    EmitEvent(Fmt("BarrierAck for epoch %u counts %u writes, %u were sent: dropping the "
-                  "connection to %s",
-                  a.epoch, a.set_size, sent, pr.name.c_str()));
+    EmitEvent(
+        Fmt("BarrierAck for epoch %u counts %u writes, %u were sent: dropping the "
+            "connection to %s",
+            a.epoch, a.set_size, sent, pr.name.c_str()));
     return DropConn(peer, ConnState::kProtocolError);
   }
   pr.last_barrier_acked = std::max(pr.last_barrier_acked, a.epoch);

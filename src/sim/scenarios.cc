@@ -7,9 +7,9 @@
 
 namespace tandem::sim {
 
+using engine::DiskArea;
 using engine::Options;
 using engine::WireProtocol;
-using engine::DiskArea;
 
 namespace {
 

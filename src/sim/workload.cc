@@ -600,7 +600,8 @@ void Workload::Repair() {
           // A Primary without access to good data refuses its own stale disk
           // (ERR_DATA_NOT_CURRENT): the application gives up on it, so that
           // the next round demotes it and the disk can attach.
-          if (d.code == engine::SsCode::kDataNotCurrent && session_ != Session::kNone && writer_ == n) {
+          if (d.code == engine::SsCode::kDataNotCurrent && session_ != Session::kNone &&
+              writer_ == n) {
             cluster_->Trace("sim", "repair: " + cluster_->name(n) +
                                        " has no good data to attach to; the writer stops");
             session_ = Session::kNone;

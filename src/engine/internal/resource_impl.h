@@ -177,6 +177,13 @@ struct PeerDevice {
   uint64_t rs_cursor = 0;
   std::set<uint64_t> rs_in_flight;   // block numbers requested
   std::set<uint64_t> rs_superseded;  // blocks written by application data since requested
+  // Requested blocks in [offset, offset + length) were written since: their
+  // replies are stale and must not clear them (§8.3).
+  void SupersedeRequested(uint64_t offset, uint64_t length) {
+    if (rs_in_flight.empty() || length == 0) return;
+    for (uint64_t b = offset / kBlockBytes; b <= (offset + length - 1) / kBlockBytes; ++b)
+      if (rs_in_flight.count(b)) rs_superseded.insert(b);
+  }
   // SyncSource side: blocks read for a resync reply and not acknowledged yet.
   std::set<uint64_t> rs_serving;
   uint64_t rs_total = 0;
